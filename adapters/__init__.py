@@ -1,0 +1,1 @@
+"""Edges: schemas, the ingest path, configuration, the composition root, the CLI."""

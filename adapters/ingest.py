@@ -1,0 +1,89 @@
+"""The ingest path: bytes and a principal in, an outcome or a contract error out.
+
+One function serves every entry point (RabbitMQ, HTTP, the demo). It refuses in DOMAIN.md's
+order: no principal → unauthenticated; bytes that are not a UTF-8 JSON object of at most
+256 KiB → malformed; then the schemas (``adapters.schemas``), then the application service.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from adapters.schemas import parse_envelope
+from domain.commands import Command, Outcome
+from domain.errors import DomainError, Malformed, Unauthenticated
+from domain.hashing import digest
+from domain.principals import Actor, Principal
+from domain.service import Towns
+
+MAX_MESSAGE_BYTES = 256 * 1024
+
+HTTP_STATUS: dict[str, int] = {
+    "malformed": 400,
+    "schema_invalid": 422,
+    "unknown_type": 422,
+    "unknown_call": 422,
+    "unknown_application": 404,
+    "invalid_transition": 409,
+    "precondition_failed": 409,
+    "idempotency_conflict": 409,
+    "deadline_passed": 409,
+    "unauthenticated": 401,
+    "forbidden": 403,
+}
+"""The HTTP status of every contract error code (CONTRACT.md, error codes)."""
+
+
+def decode(body: bytes) -> Any:
+    """The JSON value of a message body; Malformed when it is too large, not UTF-8 or not JSON."""
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise Malformed(
+            f"the message is {len(body)} bytes, over the limit of {MAX_MESSAGE_BYTES}",
+            {"size": len(body), "limit": MAX_MESSAGE_BYTES},
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise Malformed(f"the message is not UTF-8: {error.reason} at byte {error.start}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise Malformed(
+            f"the message is not JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+
+
+def prepare(body: bytes, principal: Principal | None) -> Command:
+    """Checks credentials and shape; the command the service then decides on."""
+    if principal is None:
+        raise Unauthenticated("no valid credentials")
+    value = decode(body)
+    envelope = parse_envelope(value)
+    actor = envelope["actor"]
+    return Command(
+        message_id=envelope["message_id"],
+        type=envelope["type"],
+        occurred_at=envelope["occurred_at"],
+        call_id=envelope["call_id"],
+        application_ref=envelope["application_ref"],
+        actor=Actor(
+            role=actor["role"],
+            id=actor["id"],
+            organisation=actor.get("organisation", ""),
+            city=actor.get("city"),
+        ),
+        payload=envelope["payload"],
+        digest=digest(value),
+        body=value,
+    )
+
+
+def ingest(towns: Towns, body: bytes, principal: Principal | None) -> Outcome:
+    """Applies one message in its own transaction; raises a DomainError with its contract code."""
+    return towns.handle(prepare(body, principal), principal)
+
+
+def error_body(error: DomainError) -> dict:
+    """The contract's JSON error: ``{"error": {"code", "message", "details"}}``."""
+    return {"error": error.as_dict()}

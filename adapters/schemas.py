@@ -1,0 +1,361 @@
+"""The shapes of inbound events (CONTRACT.md §2): the envelope and the payload of every type.
+
+``parse_envelope`` is the one entry point. It checks, in the contract's order, that the message is
+an object (``malformed``), that the envelope has its shape (``schema_invalid``), that the type is
+known (``unknown_type``) and that the payload has the shape of its type (``schema_invalid``).
+Unknown fields are dropped at every level, never refused. Rules that need the application (its
+track on a resubmission, its state, the call) are the service's, not this module's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow.exceptions import SCHEMA
+
+from domain import indicators
+from domain.errors import Malformed, SchemaInvalid, UnknownType
+from domain.jurisdictions import CITY_CODES
+from domain.principals import APPLICANT, AUDITOR, CITY, OPERATOR, PROVINCE
+
+EVENT_TYPES: tuple[str, ...] = (
+    "application.submitted",
+    "application.resubmitted",
+    "application.withdrawn",
+    "application.returned",
+    "application.city_verified",
+    "application.recommended",
+    "application.rejected",
+    "materials.received",
+    "application.evaluated",
+    "application.approved",
+)
+ENVELOPE_ROLES: tuple[str, ...] = (APPLICANT, CITY, PROVINCE, AUDITOR, OPERATOR)
+APPLICANT_KINDS: tuple[str, ...] = (
+    "county_government",
+    "town_government",
+    "industrial_park",
+    "high_tech_zone",
+    "bonded_zone",
+    "tourism_zone",
+    "other",
+)
+CLAUSE_IDS: tuple[str, ...] = tuple(f"{part}({n})" for part in (1, 2) for n in range(1, 8))
+"""The guide's 14 clauses, ``1(1)`` … ``1(7)`` and ``2(1)`` … ``2(7)``: what a waiver may name."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Fields
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON ``true`` or ``false`` only: no ``"yes"``, ``1`` or ``"true"``."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> bool:
+        if value is True or value is False:
+            return value
+        raise self.make_error("invalid")
+
+
+class JsonNumber(fields.Field):
+    """A finite JSON number, kept as the ``int`` or ``float`` it arrived as; no strings, no bools."""
+
+    default_error_messages = {"invalid": "Not a valid number."}
+
+    def _deserialize(self, value, attr, data, **kwargs) -> int | float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.make_error("invalid")
+        return value
+
+
+def text(**kwargs: Any) -> fields.String:
+    """A non-empty string."""
+    return fields.String(validate=validate.Length(min=1), **kwargs)
+
+
+def one_of(choices: tuple[str, ...], **kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.OneOf(choices), **kwargs)
+
+
+def count(**kwargs: Any) -> fields.Integer:
+    """An integer ≥ 0 (a bool, a float or a string is refused)."""
+    return fields.Integer(strict=True, validate=validate.Range(min=0), **kwargs)
+
+
+def amount(**kwargs: Any) -> JsonNumber:
+    """A number ≥ 0."""
+    return JsonNumber(validate=validate.Range(min=0), **kwargs)
+
+
+def must_be_true(**kwargs: Any) -> StrictBoolean:
+    return StrictBoolean(validate=validate.Equal(True, error="must be true"), **kwargs)
+
+
+def optional_text() -> fields.String:
+    """A string that may be absent (then empty)."""
+    return fields.String(load_default="")
+
+
+# ---------------------------------------------------------------------------------------------
+# Schemas
+
+
+class _Schema(Schema):
+    """Unknown fields are dropped, at every level; a non-object says so plainly."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    error_messages = {"type": "must be an object"}
+
+
+class ActorSchema(_Schema):
+    role = one_of(ENVELOPE_ROLES, required=True)
+    id = text(required=True)
+    organisation = optional_text()
+    city = one_of(CITY_CODES, allow_none=True, load_default=None)
+
+    @validates_schema
+    def _city_for_local_roles(self, data: dict, **kwargs: Any) -> None:
+        if data.get("role") in (APPLICANT, CITY) and data.get("city") is None:
+            raise ValidationError(f"required when the role is {data['role']}", "city")
+
+
+class EnvelopeSchema(_Schema):
+    message_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    type = text(required=True)
+    occurred_at = fields.AwareDateTime(
+        required=True,
+        error_messages={
+            "invalid": "Not a valid ISO 8601 datetime.",
+            "invalid_awareness": "needs an offset, such as +08:00",
+        },
+    )
+    application_ref = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    call_id = text(required=True)
+    actor = fields.Nested(ActorSchema, required=True)
+    payload = fields.Dict(required=True, error_messages={"invalid": "must be an object"})
+
+
+class FundingRatioSchema(_Schema):
+    province = amount(required=True)
+    city = amount(required=True)
+    district = amount(required=True)
+
+
+class ProjectSchema(_Schema):
+    name = text(required=True)
+    field = one_of(indicators.PROJECT_FIELDS, required=True)
+
+
+_INDICATOR_FIELDS: dict[str, Callable[..., fields.Field]] = {
+    "leadership_mechanism": StrictBoolean,
+    "management_body": StrictBoolean,
+    "operations_team": lambda **kw: one_of(indicators.OPERATIONS_TEAM, **kw),
+    "zone_defined": StrictBoolean,
+    "planned_area_mu": amount,
+    "core_area_mu": amount,
+    "application_projects": lambda **kw: fields.List(fields.Nested(ProjectSchema), **kw),
+    "plan_status": lambda **kw: one_of(indicators.PLAN_STATUS, **kw),
+    "support_policies": StrictBoolean,
+    "funding_ratio": lambda **kw: fields.Nested(FundingRatioSchema, **kw),
+    "service_platforms": count,
+    "fibre_mbps": amount,
+    "lte_full_coverage": StrictBoolean,
+    "public_wlan_full_coverage": StrictBoolean,
+    # the tracks' fields: all counts
+    **{name: count for fields_ in indicators.TRACK_FIELDS.values() for name in fields_},
+}
+assert set(_INDICATOR_FIELDS) == set(indicators.COMMON_FIELDS).union(
+    *indicators.TRACK_FIELDS.values()
+), "every declared indicator needs a field type here"
+
+
+def _indicators_schema(name: str, required: tuple[str, ...]) -> type[Schema]:
+    """Every indicator typed; those in ``required`` must be present."""
+    return _Schema.from_dict(
+        {key: make(required=key in required) for key, make in _INDICATOR_FIELDS.items()},
+        name=name,
+    )
+
+
+IndicatorsSchema = _indicators_schema("IndicatorsSchema", indicators.COMMON_FIELDS)
+"""The common fields required, every track field optional: a resubmission, whose track is unknown here."""
+
+TRACK_INDICATORS_SCHEMAS: dict[str, type[Schema]] = {
+    track: _indicators_schema(
+        f"{track.title()}IndicatorsSchema",
+        indicators.COMMON_FIELDS + indicators.TRACK_FIELDS[track],
+    )
+    for track in indicators.TRACKS
+}
+
+
+class TrackIndicators(fields.Field):
+    """The indicators of a first submission, checked against the ``track`` beside them."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> dict:
+        track = data.get("track") if isinstance(data, Mapping) else None
+        if not isinstance(track, str):  # a missing or mistyped track is reported on its own
+            track = None
+        schema = TRACK_INDICATORS_SCHEMAS.get(track, IndicatorsSchema)
+        try:
+            return schema().load(value)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from exc
+
+
+class ApplicantSchema(_Schema):
+    name = text(required=True)
+    kind = one_of(APPLICANT_KINDS, required=True)
+
+
+class ApplicantAttestationSchema(_Schema):
+    truthful = must_be_true(required=True)
+    lawful = must_be_true(required=True)
+    feasible = must_be_true(required=True)
+
+
+class CityAttestationSchema(_Schema):
+    truthful = must_be_true(required=True)
+    complete = must_be_true(required=True)
+
+
+class WaiverSchema(_Schema):
+    criterion = one_of(CLAUSE_IDS, required=True)
+    reason = text(required=True)
+
+
+class SubmittedSchema(_Schema):
+    town_name = text(required=True)
+    track = one_of(indicators.TRACKS, required=True)
+    city = one_of(CITY_CODES, required=True)
+    applicant = fields.Nested(ApplicantSchema, required=True)
+    indicators = TrackIndicators(required=True)
+    attestation = fields.Nested(ApplicantAttestationSchema, required=True)
+
+
+class ResubmittedSchema(_Schema):
+    indicators = fields.Nested(IndicatorsSchema, required=True)
+    attestation = fields.Nested(ApplicantAttestationSchema, required=True)
+
+
+class ReasonSchema(_Schema):
+    """Withdrawn, returned, rejected."""
+
+    reason = text(required=True)
+
+
+class CityVerifiedSchema(_Schema):
+    attestation = fields.Nested(CityAttestationSchema, required=True)
+    notes = optional_text()
+
+
+class RecommendedSchema(_Schema):
+    rank = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    notes = optional_text()
+
+
+class MaterialsReceivedSchema(_Schema):
+    paper_copies = count(required=True)
+    a4_bound = StrictBoolean(required=True)
+    electronic_copies = count(required=True)
+    electronic_labelled = StrictBoolean(required=True)
+
+
+class EvaluatedSchema(_Schema):
+    score = JsonNumber(required=True, validate=validate.Range(min=0, max=100))
+    panel = fields.List(text(), required=True)
+    findings = optional_text()
+    waivers = fields.List(fields.Nested(WaiverSchema), load_default=list)
+
+
+class ApprovedSchema(_Schema):
+    decision_ref = text(required=True)
+
+
+PAYLOAD_SCHEMAS: dict[str, Schema] = {
+    "application.submitted": SubmittedSchema(),
+    "application.resubmitted": ResubmittedSchema(),
+    "application.withdrawn": ReasonSchema(),
+    "application.returned": ReasonSchema(),
+    "application.city_verified": CityVerifiedSchema(),
+    "application.recommended": RecommendedSchema(),
+    "application.rejected": ReasonSchema(),
+    "materials.received": MaterialsReceivedSchema(),
+    "application.evaluated": EvaluatedSchema(),
+    "application.approved": ApprovedSchema(),
+}
+assert tuple(PAYLOAD_SCHEMAS) == EVENT_TYPES
+
+_ENVELOPE = EnvelopeSchema()
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+def parse_envelope(obj: Any) -> dict:
+    """Checks a decoded JSON message and returns it loaded, unknown fields dropped.
+
+    Refusals, in the contract's order: not an object → ``Malformed``; the envelope's shape →
+    ``SchemaInvalid``; a type not in ``EVENT_TYPES`` → ``UnknownType``; the payload's shape →
+    ``SchemaInvalid``. A ``SchemaInvalid`` names the first failing field in its message and maps
+    every failing dotted path (``actor.city``, ``payload.waivers.0.criterion``) to its message in
+    ``details``.
+
+    The result has ``message_id``, ``type``, ``occurred_at`` (an aware datetime),
+    ``application_ref``, ``call_id``, ``actor`` (``role``, ``id``, ``organisation``, ``city`` or
+    None) and ``payload``; everything but ``occurred_at`` is plain JSON data.
+    """
+    if not isinstance(obj, dict):
+        raise Malformed("the message is not a JSON object")
+    try:
+        envelope = _ENVELOPE.load(obj)
+    except ValidationError as exc:
+        raise _schema_invalid("the envelope is invalid", exc.messages) from exc
+    event_type = envelope["type"]
+    if event_type not in PAYLOAD_SCHEMAS:
+        raise UnknownType(f"unknown event type {event_type!r}", details={"type": event_type})
+    try:
+        envelope["payload"] = PAYLOAD_SCHEMAS[event_type].load(envelope["payload"])
+    except ValidationError as exc:
+        raise _schema_invalid("the payload is invalid", {"payload": exc.messages}) from exc
+    return envelope
+
+
+def _schema_invalid(what: str, messages: Any) -> SchemaInvalid:
+    details = _flatten(messages)
+    path, message = next(iter(details.items()))
+    return SchemaInvalid(f"{what}: {path}: {message}", details=details)
+
+
+def _flatten(messages: Any, path: str = "") -> dict[str, str]:
+    """Marshmallow's nested errors as ``{"dotted.path": "message; message"}``, in their order.
+
+    A schema-level error (a non-object where an object belongs) is reported at its parent's path.
+    """
+    if isinstance(messages, Mapping):
+        flat: dict[str, str] = {}
+        for key, value in messages.items():
+            child = path if key == SCHEMA else f"{path}.{key}" if path else str(key)
+            for sub_path, text_ in _flatten(value, child).items():
+                flat[sub_path] = f"{flat[sub_path]}; {text_}" if sub_path in flat else text_
+        return flat
+    if isinstance(messages, (list, tuple)):
+        flat = {}
+        texts = []
+        for item in messages:
+            if isinstance(item, (Mapping, list, tuple)):
+                flat.update(_flatten(item, path))
+            else:
+                texts.append(str(item))
+        if texts:
+            flat = {path or "(message)": "; ".join(texts), **flat}
+        return flat
+    return {path or "(message)": str(messages)}

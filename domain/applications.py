@@ -1,0 +1,309 @@
+"""The ``Application`` aggregate: one application to a call, from submission to decision.
+
+Every event carries its business time (``occurred_at``), its actor and message id beside the
+record time the library stamps (``timestamp``), and a link in the application's hash chain.
+Mutators only record: the rules that decide whether an event may happen live in the application
+service (``domain.service``) and the transition table (``domain.lifecycle``), so that replaying
+any subset of the history (as of a date, as known at a date) never refuses.
+
+Topics are explicit and stable: they are part of the stored data, not of the module layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Snapshot as LibrarySnapshot
+
+from domain import lifecycle as lc
+from domain.hashing import GENESIS, chain
+from domain.jurisdictions import region_of
+
+NAMESPACE = uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/applications")
+
+
+def application_id(call_id: str, ref: str) -> UUID:
+    """The id of the application (call_id, ref): the pair names one application forever."""
+    return uuid5(NAMESPACE, f"{call_id}\n{ref}")
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What every event keeps beside its data: business time, actor, message id."""
+
+    occurred_at: datetime
+    actor: dict
+    message_id: str
+
+
+class Application(Aggregate):
+    TOPIC = "towns:Application"
+
+    class Event(Aggregate.Event):
+        TOPIC = "towns:Application.Event"
+        EVENT_TYPE: ClassVar[str] = ""
+        occurred_at: datetime
+        actor: dict
+        message_id: str
+        data: dict
+        prev_hash: str
+        hash: str
+
+        def content(self) -> dict[str, Any]:
+            """What the hash covers (beside the previous hash)."""
+            return _content(
+                type(self), self.originator_id, self.originator_version, self.timestamp,
+                Meta(self.occurred_at, self.actor, self.message_id), self.data,
+            )
+
+        def computed_hash(self) -> str:
+            return chain(self.prev_hash, self.content())
+
+        def apply(self, aggregate: Application) -> None:
+            aggregate.last_hash = self.hash
+            aggregate.updated_at = self.occurred_at
+            self.evolve(aggregate)
+
+        def evolve(self, aggregate: Application) -> None:
+            raise NotImplementedError
+
+    class Submitted(Event, Aggregate.Created):
+        TOPIC = "towns:Application.Submitted"
+        EVENT_TYPE = lc.SUBMIT
+
+        def evolve(self, app: Application) -> None:
+            d = self.data
+            app.call_id = d["call_id"]
+            app.application_ref = d["application_ref"]
+            app.town_name = d["town_name"]
+            app.track = d["track"]
+            app.city = d["city"]
+            app.region = region_of(d["city"])
+            app.applicant = d["applicant"]
+            app.owner = d["owner"]
+            app.indicators = d["indicators"]
+            app.attestation = d["attestation"]
+            app.status = lc.SUBMITTED
+            app.submitted_at = self.occurred_at
+            app.lapsed_from = None
+            app.lapse = None
+            app.reinstated = None
+            app.recommended_at = None
+            app.receipts = []
+            app.evaluation = None
+            app.decision = None
+            app.closed_at = None
+
+    class Resubmitted(Event):
+        TOPIC = "towns:Application.Resubmitted"
+        EVENT_TYPE = lc.RESUBMIT
+
+        def evolve(self, app: Application) -> None:
+            app.indicators = self.data["indicators"]
+            app.attestation = self.data["attestation"]
+            app.move_to(lc.SUBMITTED)
+
+    class Withdrawn(Event):
+        TOPIC = "towns:Application.Withdrawn"
+        EVENT_TYPE = lc.WITHDRAW
+
+        def evolve(self, app: Application) -> None:
+            app.close(lc.WITHDRAWN, self)
+
+    class Returned(Event):
+        TOPIC = "towns:Application.Returned"
+        EVENT_TYPE = lc.RETURN
+
+        def evolve(self, app: Application) -> None:
+            app.move_to(lc.RETURNED)
+
+    class CityVerified(Event):
+        TOPIC = "towns:Application.CityVerified"
+        EVENT_TYPE = lc.VERIFY
+
+        def evolve(self, app: Application) -> None:
+            app.move_to(lc.CITY_VERIFIED)
+
+    class Recommended(Event):
+        TOPIC = "towns:Application.Recommended"
+        EVENT_TYPE = lc.RECOMMEND
+
+        def evolve(self, app: Application) -> None:
+            app.recommended_at = self.occurred_at
+            app.move_to(lc.RECOMMENDED)
+
+    class Rejected(Event):
+        TOPIC = "towns:Application.Rejected"
+        EVENT_TYPE = lc.REJECT
+
+        def evolve(self, app: Application) -> None:
+            app.close(lc.REJECTED, self)
+
+    class MaterialsReceived(Event):
+        TOPIC = "towns:Application.MaterialsReceived"
+        EVENT_TYPE = lc.RECEIVE_MATERIALS
+
+        def evolve(self, app: Application) -> None:
+            app.receipts = [*app.receipts, {**self.data, "occurred_at": self.occurred_at}]
+
+    class Evaluated(Event):
+        TOPIC = "towns:Application.Evaluated"
+        EVENT_TYPE = lc.EVALUATE
+
+        def evolve(self, app: Application) -> None:
+            app.evaluation = self.data
+            app.move_to(lc.EVALUATED)
+
+    class Approved(Event):
+        TOPIC = "towns:Application.Approved"
+        EVENT_TYPE = lc.APPROVE
+
+        def evolve(self, app: Application) -> None:
+            app.decision = self.data
+            app.move_to(lc.APPROVED)
+
+    class Lapsed(Event):
+        """The deadline check found the application short of the condition at the cutoff."""
+
+        TOPIC = "towns:Application.Lapsed"
+        EVENT_TYPE = "application.lapsed"
+
+        def evolve(self, app: Application) -> None:
+            if app.status != lc.LAPSED:
+                app.lapsed_from = app.status
+                app.status = lc.LAPSED
+            app.lapse = self.data
+
+    class Reinstated(Event):
+        """Timely evidence that arrived after a lapse brought the application to the condition."""
+
+        TOPIC = "towns:Application.Reinstated"
+        EVENT_TYPE = "application.reinstated"
+
+        def evolve(self, app: Application) -> None:
+            app.status = self.data["status"]
+            app.lapsed_from = None
+            app.reinstated = self.data
+
+    class Snapshot(LibrarySnapshot):
+        TOPIC = "towns:Application.Snapshot"
+
+    # Declared for readers and type checkers; set by Submitted.
+    call_id: str
+    application_ref: str
+    status: str
+    lapsed_from: str | None
+    receipts: list[dict]
+    evaluation: dict | None
+    last_hash: str
+
+    def __init__(self, **_: Any) -> None:
+        """State is set by the events' mutators."""
+
+    # -- commands (the service has checked the rules before calling these) --------------------
+
+    @classmethod
+    def submit(cls, meta: Meta, data: dict) -> Application:
+        event_id = application_id(data["call_id"], data["application_ref"])
+        timestamp = cls.Submitted.create_timestamp()
+        fields = _event_fields(cls.Submitted, event_id, 1, timestamp, meta, data, GENESIS)
+        return cls._create(cls.Submitted, id=event_id, **_without_ids(fields))
+
+    def record(self, event_class: type[Application.Event], meta: Meta, data: dict) -> None:
+        """Appends one event of ``event_class`` to the history, chained after the last one."""
+        timestamp = event_class.create_timestamp()
+        fields = _event_fields(
+            event_class, self.id, self.version + 1, timestamp, meta, data, self.last_hash
+        )
+        self.trigger_event(event_class, **_without_ids(fields))
+
+    # -- what the state says -----------------------------------------------------------------
+
+    def move_to(self, status: str) -> None:
+        """A lapsed application keeps its lapse while timely evidence moves what lies beneath."""
+        if self.status == lc.LAPSED:
+            self.lapsed_from = status
+        else:
+            self.status = status
+
+    def close(self, status: str, event: Application.Event) -> None:
+        self.status = status
+        self.closed_at = event.timestamp
+
+    @property
+    def underlying_status(self) -> str:
+        """The state the life cycle has reached, beneath a lapse if there is one."""
+        return self.lapsed_from if self.status == lc.LAPSED and self.lapsed_from else self.status
+
+
+EVENT_CLASSES: dict[str, type[Application.Event]] = {
+    cls.EVENT_TYPE: cls
+    for cls in (
+        Application.Submitted,
+        Application.Resubmitted,
+        Application.Withdrawn,
+        Application.Returned,
+        Application.CityVerified,
+        Application.Recommended,
+        Application.Rejected,
+        Application.MaterialsReceived,
+        Application.Evaluated,
+        Application.Approved,
+        Application.Lapsed,
+        Application.Reinstated,
+    )
+}
+"""Every event of the aggregate by its contract type name."""
+
+
+def _event_fields(
+    event_class: type[Application.Event],
+    originator_id: UUID,
+    version: int,
+    timestamp: datetime,
+    meta: Meta,
+    data: dict,
+    prev_hash: str,
+) -> dict[str, Any]:
+    fields = {
+        "originator_id": originator_id,
+        "originator_version": version,
+        "timestamp": timestamp,
+        "occurred_at": meta.occurred_at,
+        "actor": meta.actor,
+        "message_id": meta.message_id,
+        "data": data,
+        "prev_hash": prev_hash,
+    }
+    content = _content(event_class, originator_id, version, timestamp, meta, data)
+    fields["hash"] = chain(prev_hash, content)
+    return fields
+
+
+def _content(
+    event_class: type[Application.Event],
+    originator_id: UUID,
+    version: int,
+    recorded_at: datetime,
+    meta: Meta,
+    data: dict,
+) -> dict[str, Any]:
+    return {
+        "type": event_class.EVENT_TYPE,
+        "topic": event_class.TOPIC,
+        "application_id": str(originator_id),
+        "version": version,
+        "recorded_at": recorded_at,
+        "occurred_at": meta.occurred_at,
+        "actor": meta.actor,
+        "message_id": meta.message_id,
+        "data": data,
+    }
+
+
+def _without_ids(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if k not in ("originator_id", "originator_version")}

@@ -1,0 +1,73 @@
+"""Inbox markers: the idempotency of inbound messages.
+
+Each applied message leaves a marker, keyed by uuid5 of its ``message_id`` and saved in the same
+transaction as the events it caused; a repeat finds it and changes nothing. A repeat with another
+body is refused, and the body is kept on the marker as evidence.
+"""
+
+from __future__ import annotations
+
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+NAMESPACE = uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/inbox")
+
+
+def inbox_id(message_id: str) -> UUID:
+    return uuid5(NAMESPACE, message_id)
+
+
+class InboxMessage(Aggregate):
+    TOPIC = "towns:InboxMessage"
+
+    class Event(Aggregate.Event):
+        TOPIC = "towns:InboxMessage.Event"
+
+    class Applied(Event, Aggregate.Created):
+        TOPIC = "towns:InboxMessage.Applied"
+        message_id: str
+        digest: str
+        application_id: str
+        principal: str
+
+        def apply(self, marker: InboxMessage) -> None:
+            marker.message_id = self.message_id
+            marker.digest = self.digest
+            marker.application_id = self.application_id
+            marker.principal = self.principal
+            marker.conflicts = 0
+
+    class ConflictSeen(Event):
+        """Another body under an applied message id: refused, kept as evidence."""
+
+        TOPIC = "towns:InboxMessage.ConflictSeen"
+        digest: str
+        body: dict
+        principal: str
+
+        def apply(self, marker: InboxMessage) -> None:
+            marker.conflicts += 1
+
+    message_id: str
+    digest: str
+    application_id: str
+
+    def __init__(self, **_: object) -> None:
+        """State is set by the events' mutators."""
+
+    @classmethod
+    def applied(
+        cls, message_id: str, digest: str, application_id: UUID, principal: str
+    ) -> InboxMessage:
+        return cls._create(
+            cls.Applied,
+            id=inbox_id(message_id),
+            message_id=message_id,
+            digest=digest,
+            application_id=str(application_id),
+            principal=principal,
+        )
+
+    def conflict_seen(self, digest: str, body: dict, principal: str) -> None:
+        self.trigger_event(self.ConflictSeen, digest=digest, body=body, principal=principal)

@@ -1,0 +1,497 @@
+"""``Towns``: the application service. One method per command; each checks the contract's
+refusals in DOMAIN.md's order, changes the aggregate, and saves its events together with the
+message's inbox marker in one transaction.
+
+Order of refusals handled here (the edge has already refused unauthenticated, malformed,
+schema_invalid, unknown_type): unknown_call → forbidden (actor, role) → [repeat: duplicate or
+idempotency_conflict] → unknown_application → forbidden (jurisdiction, ownership) →
+schema_invalid (resubmitted track fields) → deadline_passed → invalid_transition →
+precondition_failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+from uuid import UUID
+
+from eventsourcing.application import Application as EventSourcedApplication
+from eventsourcing.persistence import IntegrityError
+
+from domain import criteria, deadline
+from domain import lifecycle as lc
+from domain.applications import Application, Meta, application_id
+from domain.calls import Call
+from domain.commands import Command, Outcome
+from domain.errors import (
+    DomainError,
+    Forbidden,
+    IdempotencyConflict,
+    InvalidTransition,
+    PreconditionFailed,
+    SchemaInvalid,
+    UnknownApplication,
+    UnknownCall,
+    DeadlinePassed,
+)
+from domain.history import ChainBreak, first_break, fold, select
+from domain.inbox import InboxMessage, inbox_id
+from domain.indicators import missing_track_fields
+from domain.principals import APPLICANT, CITY, SYSTEM_ACTOR, Principal
+from domain.work import Work
+
+SAVE_ATTEMPTS = 3
+CHECK_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class DeadlineRun:
+    """What one run of a call's deadline check did."""
+
+    call_id: str
+    as_of: datetime
+    due: bool
+    checked: int = 0
+    lapsed: list[str] = field(default_factory=list)
+    first_run: bool = False
+
+
+@dataclass(frozen=True)
+class Replay:
+    events: list[Application.Event]  # the whole history
+    applied: list[Application.Event]  # those that count at the point asked for
+    state: Application | None
+    deadline: deadline.DeadlineOutcome | None
+    chain_break: ChainBreak | None
+
+
+class Towns(EventSourcedApplication):
+    """The applications of every call, as event-sourced aggregates."""
+
+    name = "Towns"
+    snapshotting_intervals = {Application: 50}
+
+    def __init__(self, calls: Mapping[str, Call], env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.calls = dict(calls)
+        self._checked_at: dict[UUID, datetime] = {}
+        self._handlers: dict[str, Callable[[Call, Application, Command], None]] = {
+            lc.RESUBMIT: self.resubmit,
+            lc.WITHDRAW: self.withdraw,
+            lc.RETURN: self.return_for_correction,
+            lc.VERIFY: self.verify,
+            lc.RECOMMEND: self.recommend,
+            lc.REJECT: self.reject,
+            lc.RECEIVE_MATERIALS: self.receive_materials,
+            lc.EVALUATE: self.evaluate,
+            lc.APPROVE: self.approve,
+        }
+
+    # -- entry points ------------------------------------------------------------------------
+
+    def handle(self, command: Command, principal: Principal) -> Outcome:
+        """Applies one command in its own transaction; raises a DomainError when refused."""
+        for attempt in range(SAVE_ATTEMPTS):
+            work = Work(self.repository)
+            try:
+                outcome = self.decide(work, command, principal)
+            except IdempotencyConflict:
+                self._save(work)  # the conflicting body, kept as evidence
+                raise
+            try:
+                self._save(work)
+                return outcome
+            except IntegrityError:
+                if attempt == SAVE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def handle_many(
+        self, items: Sequence[tuple[Command, Principal]]
+    ) -> list[Outcome | DomainError]:
+        """Applies commands in order and saves them all in one transaction (group commit).
+
+        Each result is the command's outcome or its refusal. If the save meets a concurrent
+        writer, the commands are applied again one at a time.
+        """
+        work = Work(self.repository)
+        results: list[Outcome | DomainError] = []
+        for command, principal in items:
+            try:
+                results.append(self.decide(work, command, principal))
+            except DomainError as error:
+                results.append(error)
+        try:
+            self._save(work)
+        except IntegrityError:
+            return [self._handle_or_refusal(command, principal) for command, principal in items]
+        return results
+
+    def _handle_or_refusal(self, command: Command, principal: Principal) -> Outcome | DomainError:
+        try:
+            return self.handle(command, principal)
+        except DomainError as error:
+            return error
+
+    def _save(self, work: Work) -> None:
+        changed = work.changed()
+        if changed:
+            self.save(*changed)
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    def decide(self, work: Work, command: Command, principal: Principal) -> Outcome:
+        """Checks and applies one command within ``work``; nothing is saved here."""
+        call = self.call(command.call_id)
+        self._authorise_actor(command, principal)
+        marker = work.get(inbox_id(command.message_id))
+        if marker is not None:
+            return self._repeat(work, marker, command, principal)
+        before = work.pending_count()
+        try:
+            if command.type == lc.SUBMIT:
+                app = self.submit(work, call, command, principal)
+            else:
+                app = self._existing(work, call, command)
+                self._authorise_reach(app, command, principal)
+                self._handlers[command.type](call, app, command)
+        except DomainError:
+            # Rules are checked before any event is triggered: a refusal records nothing.
+            assert work.pending_count() == before, "a refused command triggered events"
+            raise
+        work.add(InboxMessage.applied(command.message_id, command.digest, app.id, principal.name))
+        return Outcome(call.id, app.application_ref, app.status, app.version)
+
+    def call(self, call_id: str) -> Call:
+        try:
+            return self.calls[call_id]
+        except KeyError:
+            raise UnknownCall(f"no call {call_id!r}", {"call_id": call_id}) from None
+
+    def _authorise_actor(self, command: Command, principal: Principal) -> None:
+        actor = command.actor
+        if not principal.may_act_as(actor):
+            raise Forbidden(
+                f"principal {principal.name!r} ({principal.role}"
+                f"{', ' + principal.city if principal.city else ''}) may not act as a "
+                f"{actor.role}{' of ' + actor.city if actor.city else ''}",
+                {"actor": actor.as_dict(), "principal": principal.name},
+            )
+        if lc.transition_for(command.type, actor.role) is None:
+            raise Forbidden(
+                f"a {actor.role} never sends {command.type}",
+                {"type": command.type, "role": actor.role},
+            )
+
+    def _repeat(
+        self, work: Work, marker: InboxMessage, command: Command, principal: Principal
+    ) -> Outcome:
+        if marker.digest != command.digest:
+            marker.conflict_seen(command.digest, command.body, principal.name)
+            raise IdempotencyConflict(
+                f"message {command.message_id!r} was already applied with another body",
+                {"message_id": command.message_id},
+            )
+        app = work.get(UUID(marker.application_id))
+        return Outcome(app.call_id, app.application_ref, app.status, app.version, duplicate=True)
+
+    def _existing(self, work: Work, call: Call, command: Command) -> Application:
+        app = work.get(application_id(call.id, command.application_ref))
+        if app is None:
+            raise UnknownApplication(
+                f"application {command.application_ref!r} has never been submitted to {call.id}",
+                {"application_ref": command.application_ref, "call_id": call.id},
+            )
+        return app
+
+    def _authorise_reach(self, app: Application, command: Command, principal: Principal) -> None:
+        if principal.role == CITY and app.city != principal.city:
+            raise Forbidden(
+                f"{principal.city} may not act on {app.application_ref}, an application of "
+                f"{app.city}",
+                {"application_city": app.city, "principal_city": principal.city},
+            )
+        if principal.role == APPLICANT and app.owner != principal.name:
+            raise Forbidden(
+                f"{app.application_ref} belongs to another applicant",
+                {"application_ref": app.application_ref, "principal": principal.name},
+            )
+
+    def _check_transition(self, call: Call, app: Application, command: Command) -> None:
+        row = lc.transition_for(command.type, command.actor.role)
+        state = app.status
+        if state == lc.LAPSED:
+            if command.type not in lc.EVIDENCE_TYPES or command.occurred_at > call.cutoff:
+                raise InvalidTransition(
+                    f"{app.application_ref} lapsed at the deadline; only {', '.join(sorted(lc.EVIDENCE_TYPES))} "
+                    f"dated no later than the cutoff {call.cutoff.isoformat()} may still be recorded",
+                    {"status": state, "event": command.type},
+                )
+            state = app.underlying_status
+        if not row.allows(state):
+            allowed = lc.allowed_states(command.type, command.actor.role)
+            raise InvalidTransition(
+                f"{command.type} by a {command.actor.role} is not allowed while {state}"
+                f" (only while {', '.join(allowed)})",
+                {"status": state, "event": command.type, "allowed_while": list(allowed)},
+            )
+
+    # -- one method per command --------------------------------------------------------------
+
+    def submit(self, work: Work, call: Call, command: Command, principal: Principal) -> Application:
+        payload = command.payload
+        if payload["city"] != principal.city:
+            raise Forbidden(
+                f"an applicant of {principal.city} may not submit for {payload['city']}",
+                {"payload.city": payload["city"], "principal_city": principal.city},
+            )
+        if command.occurred_at > call.cutoff:
+            raise DeadlinePassed(
+                f"submitted {command.occurred_at.isoformat()}, after the cutoff "
+                f"{call.cutoff.isoformat()}",
+                {"occurred_at": command.occurred_at.isoformat(), "cutoff": call.cutoff.isoformat()},
+            )
+        if work.get(application_id(call.id, command.application_ref)) is not None:
+            raise InvalidTransition(
+                f"{command.application_ref} has already been submitted to {call.id}",
+                {"status": "exists", "event": command.type},
+            )
+        data = {
+            "call_id": call.id,
+            "application_ref": command.application_ref,
+            "town_name": payload["town_name"],
+            "track": payload["track"],
+            "city": payload["city"],
+            "applicant": payload["applicant"],
+            "indicators": payload["indicators"],
+            "attestation": payload["attestation"],
+            "owner": principal.name,
+        }
+        app = Application.submit(_meta(command), data)
+        work.add(app)
+        checked_at = self.checked_at(call, work)
+        if checked_at is not None:
+            self._lapse_if_short(call, app, checked_at)
+        return app
+
+    def resubmit(self, call: Call, app: Application, command: Command) -> None:
+        missing = missing_track_fields(app.track, command.payload["indicators"])
+        if missing:
+            raise SchemaInvalid(
+                f"the resubmitted indicators lack {', '.join(missing)} of the {app.track} track",
+                {f"payload.indicators.{name}": f"required for the {app.track} track" for name in missing},
+            )
+        self._check_transition(call, app, command)
+        app.record(Application.Resubmitted, _meta(command), command.payload)
+
+    def withdraw(self, call: Call, app: Application, command: Command) -> None:
+        self._transition(call, app, command, Application.Withdrawn)
+
+    def return_for_correction(self, call: Call, app: Application, command: Command) -> None:
+        self._transition(call, app, command, Application.Returned)
+
+    def verify(self, call: Call, app: Application, command: Command) -> None:
+        self._transition(call, app, command, Application.CityVerified)
+
+    def recommend(self, call: Call, app: Application, command: Command) -> None:
+        self._transition(call, app, command, Application.Recommended)
+
+    def reject(self, call: Call, app: Application, command: Command) -> None:
+        self._transition(call, app, command, Application.Rejected)
+
+    def receive_materials(self, call: Call, app: Application, command: Command) -> None:
+        self._transition(call, app, command, Application.MaterialsReceived)
+
+    def evaluate(self, call: Call, app: Application, command: Command) -> None:
+        self._check_transition(call, app, command)
+        if not deadline.materials_complete(app.receipts):
+            paper, electronic = deadline.materials_totals(app.receipts)
+            raise PreconditionFailed(
+                f"materials are incomplete: {paper} of 2 paper copies (A4, bound) and "
+                f"{electronic} of 1 electronic copy (labelled) received",
+                {"paper_copies": paper, "electronic_copies": electronic},
+            )
+        results = criteria.assess(app.track, app.region, app.indicators)
+        results = criteria.apply_waivers(results, command.payload.get("waivers", []))
+        data = {**command.payload, "criteria": [r.as_dict() for r in results]}
+        app.record(Application.Evaluated, _meta(command), data)
+
+    def approve(self, call: Call, app: Application, command: Command) -> None:
+        self._check_transition(call, app, command)
+        results = [criteria.ClauseResult(**r) for r in app.evaluation["criteria"]]
+        ok, blocking = criteria.approvable(results)
+        if not ok:
+            raise PreconditionFailed(
+                f"approval needs no failing clause and every warning waived: {', '.join(blocking)}",
+                {"clauses": blocking},
+            )
+        app.record(Application.Approved, _meta(command), command.payload)
+
+    def _transition(
+        self, call: Call, app: Application, command: Command, event_class: type[Application.Event]
+    ) -> None:
+        self._check_transition(call, app, command)
+        was_lapsed = app.status == lc.LAPSED
+        app.record(event_class, _meta(command), command.payload)
+        if was_lapsed:
+            self._reinstate_if_met(call, app, command)
+
+    # -- the deadline ------------------------------------------------------------------------
+
+    def check_deadline(self, call_id: str, as_of: datetime) -> DeadlineRun:
+        """Lapses every application of the call short of the condition at the cutoff.
+
+        Does nothing before cutoff + grace; running it again changes nothing.
+        """
+        call = self.call(call_id)
+        if as_of < call.check_due_at:
+            return DeadlineRun(call.id, as_of, due=False)
+        first_run = self.checked_at(call) is None
+        checked, lapsed = 0, []
+        ids = list(self.application_ids(call.id))
+        for start in range(0, len(ids), CHECK_CHUNK):
+            c, found = self._check_chunk(call, ids[start : start + CHECK_CHUNK], as_of)
+            checked, lapsed = checked + c, lapsed + found
+        if first_run:
+            try:
+                self.save(
+                    deadline.DeadlineCheck.ran(call.id, call.cutoff, as_of, checked, sorted(lapsed))
+                )
+            except IntegrityError:
+                first_run = False  # another run recorded it first
+        return DeadlineRun(call.id, as_of, True, checked, sorted(lapsed), first_run)
+
+    def _check_chunk(
+        self, call: Call, ids: Sequence[UUID], as_of: datetime
+    ) -> tuple[int, list[str]]:
+        for attempt in range(SAVE_ATTEMPTS):
+            work = Work(self.repository)
+            checked, lapsed = 0, []
+            for app_id in ids:
+                app = work.get(app_id)
+                if app is None or not deadline.subject_to_check(app.status):
+                    continue
+                checked += 1
+                if self._lapse_if_short(call, app, as_of):
+                    lapsed.append(app.application_ref)
+            try:
+                self._save(work)
+                return checked, lapsed
+            except IntegrityError:
+                if attempt == SAVE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _lapse_if_short(self, call: Call, app: Application, as_of: datetime) -> bool:
+        missing = deadline.shortfalls(app.recommended_at, app.receipts, call.cutoff)
+        if not missing:
+            return False
+        meta = Meta(call.check_due_at, SYSTEM_ACTOR.as_dict(), _check_message_id(call))
+        data = {
+            "cutoff": call.cutoff.isoformat(),
+            "grace_seconds": call.grace_seconds,
+            "missing": missing,
+            "checked_as_of": as_of.isoformat(),
+        }
+        app.record(Application.Lapsed, meta, data)
+        return True
+
+    def _reinstate_if_met(self, call: Call, app: Application, command: Command) -> None:
+        if deadline.shortfalls(app.recommended_at, app.receipts, call.cutoff):
+            return
+        meta = Meta(
+            command.occurred_at, SYSTEM_ACTOR.as_dict(), f"reinstate:{command.message_id}"
+        )
+        data = {
+            "status": app.underlying_status,
+            "cutoff": call.cutoff.isoformat(),
+            "evidence": command.message_id,
+            "detail": f"timely {command.type} dated {command.occurred_at.isoformat()} "
+            "met the condition after the lapse",
+        }
+        app.record(Application.Reinstated, meta, data)
+
+    def checked_at(self, call: Call, work: Work | None = None) -> datetime | None:
+        """When (record time) the call's check first ran; None if it has not."""
+        check_id = deadline.deadline_check_id(call.id, call.cutoff)
+        if check_id not in self._checked_at:
+            check = (work or Work(self.repository)).get(check_id)
+            if check is None:
+                return None
+            self._checked_at[check_id] = check.ran_at
+        return self._checked_at[check_id]
+
+    def application_ids(self, call_id: str) -> Iterator[UUID]:
+        """The ids of the call's applications, in the order they were first recorded."""
+        topic = Application.Submitted.TOPIC
+        position = 0
+        while True:
+            batch = self.recorder.select_notifications(
+                start=position, limit=1000, topics=[topic], inclusive_of_start=False
+            )
+            if not batch:
+                return
+            for notification in batch:
+                event = self.mapper.to_domain_event(notification)
+                if event.data["call_id"] == call_id:
+                    yield event.originator_id
+            position = batch[-1].id
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def application(self, call_id: str, ref: str) -> Application | None:
+        return Work(self.repository).get(application_id(call_id, ref))
+
+    def deadline_outcome(
+        self, app: Application, known_at: datetime | None = None
+    ) -> deadline.DeadlineOutcome:
+        checked_at = self.checked_at(self.call(app.call_id))
+        if checked_at is not None and known_at is not None and checked_at > known_at:
+            checked_at = None
+        return deadline.outcome_of(app, checked_at)
+
+    def replay(
+        self,
+        call_id: str,
+        ref: str,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
+        version: int | None = None,
+    ) -> Replay:
+        """The history and the state at a point: business time, record time or version."""
+        self.call(call_id)
+        stored = self._stored_events(application_id(call_id, ref))
+        if not stored:
+            raise UnknownApplication(
+                f"application {ref!r} has never been submitted to {call_id}",
+                {"application_ref": ref, "call_id": call_id},
+            )
+        chain_break = first_break(stored)
+        events = [e for e in stored if not isinstance(e, Exception)]
+        applied = select(events, as_of, known_at, version)
+        state = fold(applied)
+        outcome = self.deadline_outcome(state, known_at) if state is not None else None
+        return Replay(events, applied, state, outcome, chain_break)
+
+    def verify_application(self, call_id: str, ref: str) -> ChainBreak | None:
+        return first_break(self._stored_events(application_id(call_id, ref)))
+
+    def _stored_events(self, aggregate_id: UUID) -> list[Application.Event | Exception]:
+        """Every stored event, decoded; a record that cannot be decoded stands as its error."""
+        decoded: list[Application.Event | Exception] = []
+        for record in self.recorder.select_events(aggregate_id):
+            try:
+                decoded.append(self.mapper.to_domain_event(record))
+            except Exception as error:  # noqa: BLE001 - any undecodable byte is a break
+                decoded.append(error)
+        return decoded
+
+
+def _meta(command: Command) -> Meta:
+    return Meta(command.occurred_at, command.actor.as_dict(), command.message_id)
+
+
+def _check_message_id(call: Call) -> str:
+    return f"deadline-check:{call.id}:{call.cutoff.isoformat()}"
