@@ -8,6 +8,7 @@ order: no principal → unauthenticated; bytes that are not a UTF-8 JSON object 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from adapters.schemas import parse_envelope
@@ -82,6 +83,23 @@ def prepare(body: bytes, principal: Principal | None) -> Command:
 def ingest(towns: Towns, body: bytes, principal: Principal | None) -> Outcome:
     """Applies one message in its own transaction; raises a DomainError with its contract code."""
     return towns.handle(prepare(body, principal), principal)
+
+
+def ingest_many(
+    towns: Towns, messages: Sequence[tuple[bytes, Principal | None]]
+) -> list[Outcome | DomainError]:
+    """Applies messages in order and saves them in one transaction (group commit); each result
+    is the message's outcome or its refusal, in the order given."""
+    results: list[Outcome | DomainError | None] = []
+    accepted: list[tuple[Command, Principal]] = []
+    for body, principal in messages:
+        try:
+            accepted.append((prepare(body, principal), principal))
+            results.append(None)
+        except DomainError as error:
+            results.append(error)
+    decided = iter(towns.handle_many(accepted))
+    return [next(decided) if r is None else r for r in results]
 
 
 def error_body(error: DomainError) -> dict:

@@ -16,23 +16,12 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 from marshmallow.exceptions import SCHEMA
 
-from domain import indicators
+from domain import indicators, lifecycle
 from domain.errors import Malformed, SchemaInvalid, UnknownType
 from domain.jurisdictions import CITY_CODES
 from domain.principals import APPLICANT, AUDITOR, CITY, OPERATOR, PROVINCE
 
-EVENT_TYPES: tuple[str, ...] = (
-    "application.submitted",
-    "application.resubmitted",
-    "application.withdrawn",
-    "application.returned",
-    "application.city_verified",
-    "application.recommended",
-    "application.rejected",
-    "materials.received",
-    "application.evaluated",
-    "application.approved",
-)
+EVENT_TYPES: tuple[str, ...] = lifecycle.EVENT_TYPES
 ENVELOPE_ROLES: tuple[str, ...] = (APPLICANT, CITY, PROVINCE, AUDITOR, OPERATOR)
 APPLICANT_KINDS: tuple[str, ...] = (
     "county_government",
@@ -196,6 +185,10 @@ TRACK_INDICATORS_SCHEMAS: dict[str, type[Schema]] = {
 }
 
 
+_TRACK_INDICATORS = {track: schema() for track, schema in TRACK_INDICATORS_SCHEMAS.items()}
+_ANY_TRACK_INDICATORS = IndicatorsSchema()
+
+
 class TrackIndicators(fields.Field):
     """The indicators of a first submission, checked against the ``track`` beside them."""
 
@@ -203,9 +196,9 @@ class TrackIndicators(fields.Field):
         track = data.get("track") if isinstance(data, Mapping) else None
         if not isinstance(track, str):  # a missing or mistyped track is reported on its own
             track = None
-        schema = TRACK_INDICATORS_SCHEMAS.get(track, IndicatorsSchema)
+        schema = _TRACK_INDICATORS.get(track, _ANY_TRACK_INDICATORS)
         try:
-            return schema().load(value)
+            return schema.load(value)
         except ValidationError as exc:
             raise ValidationError(exc.messages) from exc
 

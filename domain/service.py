@@ -11,6 +11,7 @@ precondition_failed.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,7 +41,7 @@ from domain.history import ChainBreak, first_break, fold, select
 from domain.inbox import InboxMessage, inbox_id
 from domain.indicators import missing_track_fields
 from domain.principals import APPLICANT, CITY, SYSTEM_ACTOR, Principal
-from domain.work import Work
+from domain.work import AggregateCache, Work
 
 SAVE_ATTEMPTS = 3
 CHECK_CHUNK = 500
@@ -77,6 +78,8 @@ class Towns(EventSourcedApplication):
         super().__init__(env)
         self.calls = dict(calls)
         self._checked_at: dict[UUID, datetime] = {}
+        self._cache = AggregateCache()
+        self._writing = threading.RLock()
         self._handlers: dict[str, Callable[[Call, Application, Command], None]] = {
             lc.RESUBMIT: self.resubmit,
             lc.WITHDRAW: self.withdraw,
@@ -92,19 +95,34 @@ class Towns(EventSourcedApplication):
     # -- entry points ------------------------------------------------------------------------
 
     def handle(self, command: Command, principal: Principal) -> Outcome:
-        """Applies one command in its own transaction; raises a DomainError when refused."""
-        for attempt in range(SAVE_ATTEMPTS):
-            work = Work(self.repository)
-            try:
-                outcome = self.decide(work, command, principal)
-            except IdempotencyConflict:
-                self._save(work)  # the conflicting body, kept as evidence
-                raise
-            try:
-                self._save(work)
-                return outcome
-            except IntegrityError:
-                if attempt == SAVE_ATTEMPTS - 1:
+        """Applies one command in its own transaction; raises a DomainError when refused.
+
+        The first attempt decides on cached aggregates and leaves the repeat check to the
+        inbox marker's unique key; a refusal or a conflicting save is decided again on fresh
+        reads, with the marker read first, so that neither a stale copy nor a repeat can
+        change the answer.
+        """
+        with self._writing:
+            for attempt in range(SAVE_ATTEMPTS):
+                fast = attempt == 0
+                work = Work(self.repository, self._cache if fast else None)
+                try:
+                    outcome = self.decide(work, command, principal, check_repeat=not fast)
+                    self._save(work)
+                    return outcome
+                except IdempotencyConflict:
+                    self._save(work)  # the conflicting body, kept as evidence
+                    raise
+                except DomainError:
+                    work.abandoned()
+                    if not fast:
+                        raise
+                except IntegrityError:
+                    work.abandoned()
+                    if attempt == SAVE_ATTEMPTS - 1:
+                        raise
+                except BaseException:
+                    work.abandoned()
                     raise
         raise AssertionError("unreachable")
 
@@ -113,21 +131,39 @@ class Towns(EventSourcedApplication):
     ) -> list[Outcome | DomainError]:
         """Applies commands in order and saves them all in one transaction (group commit).
 
-        Each result is the command's outcome or its refusal. If the save meets a concurrent
-        writer, the commands are applied again one at a time.
+        Each result is the command's outcome or its refusal. Decisions are made on cached
+        aggregates and repeats are left to the inbox markers' unique keys: if the save meets a
+        repeat or a concurrent writer, the commands are applied again one at a time, on fresh
+        reads; refusals made on cached state are confirmed on fresh reads.
         """
-        work = Work(self.repository)
-        results: list[Outcome | DomainError] = []
-        for command, principal in items:
+        with self._writing:
+            work = Work(self.repository, self._cache)
+            results: list[Outcome | DomainError] = []
             try:
-                results.append(self.decide(work, command, principal))
-            except DomainError as error:
-                results.append(error)
-        try:
-            self._save(work)
-        except IntegrityError:
-            return [self._handle_or_refusal(command, principal) for command, principal in items]
+                for command, principal in items:
+                    results.append(self._decide_or_refusal(work, command, principal))
+                self._save(work)
+            except IntegrityError:
+                work.abandoned()
+                return [self._handle_or_refusal(command, principal) for command, principal in items]
+            except BaseException:
+                work.abandoned()
+                raise
+        if work.used_cache and any(isinstance(r, DomainError) for r in results):
+            results = [self._recheck(command, principal, r) for (command, principal), r in zip(items, results)]
         return results
+
+    def _decide_or_refusal(self, work: Work, command: Command, principal: Principal) -> Outcome | DomainError:
+        try:
+            return self.decide(work, command, principal, check_repeat=False)
+        except DomainError as error:
+            return error
+
+    def _recheck(self, command: Command, principal: Principal, result: Outcome | DomainError) -> Outcome | DomainError:
+        """A refusal made on cached state is confirmed (or not) on fresh reads."""
+        if not isinstance(result, DomainError) or isinstance(result, IdempotencyConflict):
+            return result
+        return self._handle_or_refusal(command, principal)
 
     def _handle_or_refusal(self, command: Command, principal: Principal) -> Outcome | DomainError:
         try:
@@ -139,14 +175,21 @@ class Towns(EventSourcedApplication):
         changed = work.changed()
         if changed:
             self.save(*changed)
+        work.saved()
 
     # -- deciding ----------------------------------------------------------------------------
 
-    def decide(self, work: Work, command: Command, principal: Principal) -> Outcome:
-        """Checks and applies one command within ``work``; nothing is saved here."""
+    def decide(
+        self, work: Work, command: Command, principal: Principal, check_repeat: bool = True
+    ) -> Outcome:
+        """Checks and applies one command within ``work``; nothing is saved here.
+
+        Without ``check_repeat`` a repeat is left to the inbox marker's unique key at the save.
+        """
         call = self.call(command.call_id)
         self._authorise_actor(command, principal)
-        marker = work.get(inbox_id(command.message_id))
+        marker_id = inbox_id(command.message_id)
+        marker = work.get(marker_id) if check_repeat else work.held(marker_id)
         if marker is not None:
             return self._repeat(work, marker, command, principal)
         before = work.pending_count()
@@ -442,7 +485,10 @@ class Towns(EventSourcedApplication):
     # -- reading -----------------------------------------------------------------------------
 
     def application(self, call_id: str, ref: str) -> Application | None:
-        return Work(self.repository).get(application_id(call_id, ref))
+        return self.application_by_id(application_id(call_id, ref))
+
+    def application_by_id(self, app_id: UUID) -> Application | None:
+        return Work(self.repository).get(app_id)
 
     def deadline_outcome(
         self, app: Application, known_at: datetime | None = None

@@ -1,0 +1,119 @@
+"""``towns demo``: the 2017 batch through the ingest path on the embedded default, then a report.
+
+The report shows applications per state and jurisdiction, every refused message with its code
+and detail, the deadline check, and each application's hash chain verified.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from adapters.batch import DeadlineCheckRequest, Message, read_batch
+from adapters.config import Config
+from adapters.ingest import ingest
+from domain import lifecycle as lc
+from domain.errors import DomainError
+from domain.jurisdictions import JURISDICTIONS
+from domain.service import DeadlineRun, Towns
+
+
+@dataclass
+class DemoResult:
+    applied: int = 0
+    duplicates: int = 0
+    refused: list[tuple[Message, DomainError]] = field(default_factory=list)
+    checks: list[DeadlineRun] = field(default_factory=list)
+
+    @property
+    def codes(self) -> Counter:
+        return Counter(error.code for _, error in self.refused)
+
+
+def run_batch(towns: Towns, config: Config, path: Path) -> DemoResult:
+    """Sends every message of the batch through the ingest path, in file order."""
+    result = DemoResult()
+    for item in read_batch(path, config):
+        if isinstance(item, DeadlineCheckRequest):
+            result.checks.append(towns.check_deadline(item.call_id, item.as_of))
+            continue
+        try:
+            outcome = ingest(towns, item.body, item.principal)
+        except DomainError as error:
+            result.refused.append((item, error))
+            continue
+        result.duplicates += outcome.duplicate
+        result.applied += not outcome.duplicate
+    return result
+
+
+def report(towns: Towns, config: Config, result: DemoResult, out: TextIO) -> None:
+    for call in config.calls.values():
+        _pipeline(towns, call.id, out)
+    _deadline(result, out)
+    _refusals(result, out)
+    _audit(towns, config, out)
+
+
+def _pipeline(towns: Towns, call_id: str, out: TextIO) -> None:
+    apps = [towns.application_by_id(i) for i in towns.application_ids(call_id)]
+    if not apps:
+        return
+    counts = Counter((a.city, a.status) for a in apps)
+    short = {s: s.replace("city_verified", "verified")[:9] for s in lc.STATES}
+    print(f"\n{call_id}: {len(apps)} applications by jurisdiction and state", file=out)
+    header = f"{'jurisdiction':<14}" + "".join(f"{short[s]:>10}" for s in lc.STATES) + f"{'total':>8}"
+    print(header, file=out)
+    for city, j in JURISDICTIONS.items():
+        row = [counts[(city, s)] for s in lc.STATES]
+        cells = "".join(f"{n or '.':>10}" for n in row)
+        print(f"{j.name + ' ' + j.chinese:<12}{cells}{sum(row):>8}", file=out)
+    totals = [sum(counts[(c, s)] for c in JURISDICTIONS) for s in lc.STATES]
+    print(f"{'all':<14}" + "".join(f"{n:>10}" for n in totals) + f"{len(apps):>8}", file=out)
+    tracks = Counter(a.track for a in apps)
+    regions = Counter(a.region for a in apps)
+    print(f"tracks: {dict(tracks)}; regions: {dict(regions)}", file=out)
+
+
+def _deadline(result: DemoResult, out: TextIO) -> None:
+    for run in result.checks:
+        state = "ran" if run.due else "not due"
+        print(
+            f"\ndeadline check {run.call_id} as of {run.as_of.isoformat()}: {state}; "
+            f"{run.checked} open applications checked, {len(run.lapsed)} lapsed: "
+            f"{', '.join(run.lapsed) or '-'}",
+            file=out,
+        )
+
+
+def _refusals(result: DemoResult, out: TextIO) -> None:
+    print(
+        f"\nmessages: {result.applied} applied, {result.duplicates} duplicates, "
+        f"{len(result.refused)} refused",
+        file=out,
+    )
+    for code, n in sorted(result.codes.items()):
+        print(f"  {code:<22}{n:>4}", file=out)
+    print("\nrefused messages (batch line, principal, code: detail):", file=out)
+    for message, error in result.refused:
+        print(
+            f"  line {message.line:>4}  {message.principal_name or '-':<22} "
+            f"{error.code}: {error.message}",
+            file=out,
+        )
+
+
+def _audit(towns: Towns, config: Config, out: TextIO) -> None:
+    checked = broken = events = 0
+    for call in config.calls.values():
+        for app_id in towns.application_ids(call.id):
+            app = towns.application_by_id(app_id)
+            checked += 1
+            events += app.version
+            if towns.verify_application(app.call_id, app.application_ref) is not None:
+                broken += 1
+                print(f"  chain broken: {app.application_ref}", file=out)
+    verdict = "intact" if broken == 0 else f"{broken} broken"
+    print(f"\naudit: {checked} application hash chains over {events} events: {verdict}", file=out)

@@ -1,0 +1,20 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="towns",
+    version="0.1.0",
+    description="Case management for the Guangdong 'Internet+' towns programme",
+    python_requires=">=3.11",
+    packages=find_packages(include=["domain*", "projections*", "workers*", "adapters*"]),
+    package_data={"adapters": ["towns.toml", "demo_batch.jsonl"]},
+    install_requires=[
+        "eventsourcing[postgres]==9.5.6",  # its on-disk formats are part of our data
+        "dramatiq[rabbitmq]>=2.2,<2.3",
+        "pika>=1.3,<2",
+        "marshmallow>=4,<5",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "hypothesis>=6.100"],
+    },
+    entry_points={"console_scripts": ["towns = adapters.cli:main"]},
+)

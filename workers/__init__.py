@@ -1,0 +1,1 @@
+"""Background work on dramatiq: the broker set-up, thin actors, and the deadline scheduler."""
