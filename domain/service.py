@@ -195,7 +195,7 @@ class Towns(EventSourcedApplication):
         before = work.pending_count()
         try:
             if command.type == lc.SUBMIT:
-                app = self.submit(work, call, command, principal)
+                app = self.submit(work, call, command, principal, check_repeat)
             else:
                 app = self._existing(work, call, command)
                 self._authorise_reach(app, command, principal)
@@ -283,7 +283,16 @@ class Towns(EventSourcedApplication):
 
     # -- one method per command --------------------------------------------------------------
 
-    def submit(self, work: Work, call: Call, command: Command, principal: Principal) -> Application:
+    def submit(
+        self,
+        work: Work,
+        call: Call,
+        command: Command,
+        principal: Principal,
+        check_repeat: bool = True,
+    ) -> Application:
+        """Without ``check_repeat``, an existing application is left to the unique key of its
+        first event at the save (which then fails, and the service decides again on fresh reads)."""
         payload = command.payload
         if payload["city"] != principal.city:
             raise Forbidden(
@@ -296,7 +305,10 @@ class Towns(EventSourcedApplication):
                 f"{call.cutoff.isoformat()}",
                 {"occurred_at": command.occurred_at.isoformat(), "cutoff": call.cutoff.isoformat()},
             )
-        if work.get(application_id(call.id, command.application_ref)) is not None:
+        existing = (work.get if check_repeat else work.held)(
+            application_id(call.id, command.application_ref)
+        )
+        if existing is not None:
             raise InvalidTransition(
                 f"{command.application_ref} has already been submitted to {call.id}",
                 {"status": "exists", "event": command.type},
