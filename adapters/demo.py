@@ -26,6 +26,7 @@ class DemoResult:
     duplicates: int = 0
     refused: list[tuple[Message, DomainError]] = field(default_factory=list)
     checks: list[DeadlineRun] = field(default_factory=list)
+    before_checks: list[Counter] = field(default_factory=list)  # states just before each check
 
     @property
     def codes(self) -> Counter:
@@ -37,6 +38,7 @@ def run_batch(towns: Towns, config: Config, path: Path) -> DemoResult:
     result = DemoResult()
     for item in read_batch(path, config):
         if isinstance(item, DeadlineCheckRequest):
+            result.before_checks.append(_states(towns, item.call_id))
             result.checks.append(towns.check_deadline(item.call_id, item.as_of))
             continue
         try:
@@ -49,10 +51,14 @@ def run_batch(towns: Towns, config: Config, path: Path) -> DemoResult:
     return result
 
 
+def _states(towns: Towns, call_id: str) -> Counter:
+    return Counter(towns.application_by_id(i).status for i in towns.application_ids(call_id))
+
+
 def report(towns: Towns, config: Config, result: DemoResult, out: TextIO) -> None:
     for call in config.calls.values():
         _pipeline(towns, call.id, out)
-    _deadline(result, out)
+    _deadline(towns, result, out)
     _refusals(result, out)
     _audit(towns, config, out)
 
@@ -77,8 +83,10 @@ def _pipeline(towns: Towns, call_id: str, out: TextIO) -> None:
     print(f"tracks: {dict(tracks)}; regions: {dict(regions)}", file=out)
 
 
-def _deadline(result: DemoResult, out: TextIO) -> None:
-    for run in result.checks:
+def _deadline(towns: Towns, result: DemoResult, out: TextIO) -> None:
+    for run, before in zip(result.checks, result.before_checks):
+        states = ", ".join(f"{s} {before[s]}" for s in lc.STATES if before[s])
+        print(f"\nstates just before the deadline check: {states}", file=out)
         state = "ran" if run.due else "not due"
         print(
             f"\ndeadline check {run.call_id} as of {run.as_of.isoformat()}: {state}; "
@@ -86,6 +94,9 @@ def _deadline(result: DemoResult, out: TextIO) -> None:
             f"{', '.join(run.lapsed) or '-'}",
             file=out,
         )
+        apps = [towns.application_by_id(i) for i in towns.application_ids(run.call_id)]
+        outcomes = Counter(towns.deadline_outcome(a).outcome for a in apps)
+        print(f"deadline outcomes now: {dict(sorted(outcomes.items()))}", file=out)
 
 
 def _refusals(result: DemoResult, out: TextIO) -> None:

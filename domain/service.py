@@ -224,7 +224,7 @@ class Towns(EventSourcedApplication):
             )
         if lc.transition_for(command.type, actor.role) is None:
             raise Forbidden(
-                f"a {actor.role} never sends {command.type}",
+                f"the role {actor.role} never sends {command.type}",
                 {"type": command.type, "role": actor.role},
             )
 
