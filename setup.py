@@ -12,6 +12,9 @@ setup(
         "dramatiq[rabbitmq]>=2.2,<2.3",
         "pika>=1.3,<2",
         "marshmallow>=4,<5",
+        "flask>=3,<4",
+        "flask-smorest>=0.46,<0.48",
+        "waitress>=3,<4",
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100"],

@@ -6,9 +6,12 @@ Exit codes: 0 on success, 1 on a failure explained in one line on stderr, 2 on b
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from adapters.batch import SHIPPED_BATCH, BatchError
 from adapters.bootstrap import DatabaseUrlError, build_towns, database_url
@@ -49,7 +52,56 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--known-at", type=instant, help="record time: as the service knew it then")
     replay.add_argument("--version", type=int, help="after this many events")
     replay.set_defaults(run=run_replay)
+    serve = commands.add_parser("serve", help="the HTTP API and web page")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--threads", type=int, default=8)
+    serve.set_defaults(run=run_serve)
+    consume = commands.add_parser("consume", help="the RabbitMQ consumer of towns.inbound")
+    consume.add_argument("--batch-size", type=int, default=_env_int("TOWNS_BATCH_SIZE", 100),
+                         help="deliveries per group commit (TOWNS_BATCH_SIZE)")
+    consume.add_argument("--batch-ms", type=int, default=_env_int("TOWNS_BATCH_MS", 50),
+                         help="longest wait to fill a batch, in ms (TOWNS_BATCH_MS)")
+    consume.set_defaults(run=run_consume)
     return top
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def run_consume(args: argparse.Namespace) -> None:
+    from adapters.amqp.consumer import Consumer
+    from adapters.amqp.inbound import Inbound
+    from adapters.amqp.topology import amqp_url
+    from adapters.inbound_records import InboundRecords
+
+    url = amqp_url()
+    if not url:
+        raise Failure("TOWNS_AMQP_URL is not set: the consumer needs RabbitMQ")
+    _log_to_stderr()
+    config = load_config()
+    towns = build_towns(config)
+    window = float(os.environ.get("TOWNS_REORDER_WINDOW") or 600)
+    user = urlsplit(url).username or "guest"
+    inbound = Inbound(towns, config, InboundRecords(towns), window, service_user=unquote(user))
+    sys.exit(Consumer(inbound, url, args.batch_size, args.batch_ms).run())
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)
+
+
+def run_serve(args: argparse.Namespace) -> None:
+    from adapters.http.server import serve
+
+    config = load_config()
+    serve(build_towns(config), config, args.host, args.port, args.threads)
 
 
 def run_demo(args: argparse.Namespace) -> None:

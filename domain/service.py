@@ -480,18 +480,21 @@ class Towns(EventSourcedApplication):
 
     def application_ids(self, call_id: str) -> Iterator[UUID]:
         """The ids of the call's applications, in the order they were first recorded."""
-        topic = Application.Submitted.TOPIC
-        position = 0
+        for event in self.events_with_topics([Application.Submitted.TOPIC]):
+            if event.data["call_id"] == call_id:
+                yield event.originator_id
+
+    def events_with_topics(self, topics: Sequence[str], start: int = 0) -> Iterator[Any]:
+        """Every recorded event of these topics after notification ``start``, in log order."""
+        position = start
         while True:
             batch = self.recorder.select_notifications(
-                start=position, limit=1000, topics=[topic], inclusive_of_start=False
+                start=position, limit=1000, topics=topics, inclusive_of_start=False
             )
             if not batch:
                 return
             for notification in batch:
-                event = self.mapper.to_domain_event(notification)
-                if event.data["call_id"] == call_id:
-                    yield event.originator_id
+                yield self.mapper.to_domain_event(notification)
             position = batch[-1].id
 
     # -- reading -----------------------------------------------------------------------------

@@ -1,0 +1,223 @@
+"""``towns consume``: the consumer of ``towns.inbound``.
+
+One method per protocol step, as pika's robust-consumer examples have it. Deliveries are
+gathered into batches (up to N messages or T milliseconds), applied in delivery order and saved
+in one transaction in a worker thread while this thread keeps the connection's heartbeats, then
+acknowledged with one ``multiple`` ack, after the batch's dead letters are confirmed by the
+broker. Nothing is acknowledged before it is stored, so a crash means redelivery, which the
+inbox markers make harmless. A lost connection, a broker restart or a consumer cancel is met by
+reconnecting with capped, jittered backoff and declaring the topology again. SIGTERM finishes
+the batch in hand, acknowledges it and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pika
+from eventsourcing.persistence import PersistenceError
+from pika.exceptions import AMQPError
+
+from adapters.amqp import topology as t
+from adapters.amqp.inbound import DeadLetterOut, Delivery, Inbound
+
+log = logging.getLogger("towns.consume")
+
+
+class ConsumerCancelled(Exception):
+    """The broker cancelled our consumer (the queue was deleted, or a failover)."""
+
+
+class Backoff:
+    """Capped exponential backoff with jitter, reset by a good connection."""
+
+    def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
+        self.base, self.cap, self.attempt = base, cap, 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap, self.base * 2**self.attempt)
+        self.attempt += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Consumer:
+    def __init__(
+        self,
+        inbound: Inbound,
+        url: str,
+        batch_size: int = 100,
+        batch_ms: int = 50,
+        sweep_seconds: float = 1.0,
+    ) -> None:
+        self.inbound = inbound
+        self.url = url
+        self.batch_size = batch_size
+        self.batch_seconds = batch_ms / 1000
+        self.sweep_seconds = sweep_seconds
+        self.backoff = Backoff()
+        self._stopping = False
+        self._cancelled = False
+        self._pending: list[Delivery] = []
+        self._last_sweep = 0.0
+
+    # -- life --------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Consumes until SIGTERM or SIGINT; returns the exit code."""
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        while not self._stopping:
+            try:
+                self._session()
+            except (AMQPError, ConsumerCancelled, PersistenceError, OSError) as error:
+                if self._stopping:
+                    break
+                delay = self.backoff.next_delay()
+                log.warning("consumer interrupted (%s: %s); reconnecting in %.1fs",
+                            type(error).__name__, error, delay)
+                self._sleep(delay)
+        log.info("consumer stopped")
+        return 0
+
+    def stop(self, *_: Any) -> None:
+        self._stopping = True
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < end:
+            time.sleep(min(0.1, end - time.monotonic()))
+
+    # -- one connection ----------------------------------------------------------------------
+
+    def _session(self) -> None:
+        parameters = pika.URLParameters(self.url)
+        if "heartbeat" not in self.url:
+            parameters.heartbeat = 30
+        connection = pika.BlockingConnection(parameters)
+        try:
+            channel = self._open_channel(connection)
+            self.backoff.reset()
+            log.info("consuming %s", t.QUEUE)
+            while not self._stopping and not self._cancelled:
+                connection.process_data_events(time_limit=self._wait())
+                if self._batch_due():
+                    self._run_batch(connection, channel)
+                if time.monotonic() - self._last_sweep >= self.sweep_seconds:
+                    self._sweep(connection, channel)
+            while self._pending and not self._cancelled:  # stopping: finish what was delivered
+                self._run_batch(connection, channel)
+            if self._cancelled:
+                raise ConsumerCancelled("the broker cancelled the consumer")
+        finally:
+            self._pending = []  # unacknowledged deliveries come back on the next connection
+            if connection.is_open:
+                try:
+                    connection.close()
+                except AMQPError:
+                    pass
+
+    def _open_channel(self, connection: pika.BlockingConnection):
+        channel = connection.channel()
+        t.declare(channel)
+        channel.confirm_delivery()
+        channel.basic_qos(prefetch_count=self.batch_size * 2)
+        self._cancelled = False
+        channel.add_on_cancel_callback(self._on_cancel)
+        channel.basic_consume(t.QUEUE, self._on_message)
+        return channel
+
+    def _on_cancel(self, *_: Any) -> None:
+        self._cancelled = True
+
+    def _on_message(self, _channel, method, properties, body: bytes) -> None:
+        self._pending.append(
+            Delivery(
+                body=body,
+                message_id=properties.message_id,
+                user_id=properties.user_id,
+                routing_key=method.routing_key,
+                headers=dict(properties.headers or {}),
+                content_type=properties.content_type,
+                delivery_tag=method.delivery_tag,
+                received_at=time.monotonic(),
+            )
+        )
+
+    def _wait(self) -> float:
+        if not self._pending:
+            return 0.2
+        due = self._pending[0].received_at + self.batch_seconds - time.monotonic()
+        return max(0.0, min(due, 0.2))
+
+    def _batch_due(self) -> bool:
+        if not self._pending:
+            return False
+        full = len(self._pending) >= self.batch_size
+        return full or time.monotonic() - self._pending[0].received_at >= self.batch_seconds
+
+    # -- batches -----------------------------------------------------------------------------
+
+    def _run_batch(self, connection: pika.BlockingConnection, channel) -> None:
+        batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size :]
+        letters = self._in_background(connection, self.inbound.apply, batch)
+        self._publish(channel, letters)
+        channel.basic_ack(batch[-1].delivery_tag, multiple=True)
+
+    def _sweep(self, connection: pika.BlockingConnection, channel) -> None:
+        self._last_sweep = time.monotonic()
+        if self.inbound.parked:
+            self._publish(channel, self._in_background(connection, self.inbound.expire))
+
+    def _publish(self, channel, letters: list[DeadLetterOut]) -> None:
+        """Each dead letter is confirmed by the broker before anything is acknowledged."""
+        for letter in letters:
+            channel.basic_publish(
+                t.DEAD_EXCHANGE,
+                letter.routing_key,
+                letter.body,
+                pika.BasicProperties(
+                    message_id=letter.message_id,
+                    content_type=letter.content_type,
+                    delivery_mode=2,
+                    headers=letter.headers,
+                ),
+                mandatory=True,
+            )
+
+    def _in_background(self, connection: pika.BlockingConnection, work: Callable, *args: Any) -> Any:
+        """Runs ``work`` in a thread while this thread services the connection (heartbeats,
+        deliveries), so that a long commit never lets the broker think we are gone."""
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = work(*args)
+            except BaseException as error:  # noqa: BLE001 - handed back to this thread
+                box["error"] = error
+            finally:
+                done.set()
+                try:
+                    connection.add_callback_threadsafe(lambda: None)  # wake the event loop
+                except AMQPError:
+                    pass  # the connection is gone; the loop below notices
+
+        worker = threading.Thread(target=target, name="towns-batch", daemon=True)
+        worker.start()
+        try:
+            while not done.is_set():
+                connection.process_data_events(time_limit=0.05)
+        finally:
+            worker.join()  # never overlap two batches, even when the connection failed
+        if "error" in box:
+            raise box["error"]
+        return box["result"]

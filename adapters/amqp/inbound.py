@@ -1,0 +1,244 @@
+"""What the consumer does with deliveries, apart from the broker: apply them in one group
+commit, park the possibly-early ones, and say which must be dead-lettered.
+
+Nothing here touches a channel, so it runs in a worker thread while the connection's thread
+keeps the heartbeats, and unit tests can drive it with plain ``Delivery`` values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from uuid import UUID
+
+from eventsourcing.persistence import PersistenceError
+
+from adapters.amqp import topology as t
+from adapters.config import Config
+from adapters.inbound_records import InboundRecords
+from adapters.ingest import ingest, ingest_many
+from domain.applications import application_id
+from domain.commands import Outcome
+from domain.errors import DomainError
+from domain.inbound import EARLY_CODES, ParkedMessage, decode_body, message_key
+from domain.principals import Principal
+from domain.service import Towns
+
+log = logging.getLogger("towns.consume")
+INTERNAL_ERROR = "internal_error"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    body: bytes
+    message_id: str | None = None
+    user_id: str | None = None
+    routing_key: str = ""
+    headers: dict = field(default_factory=dict)
+    content_type: str | None = None
+    delivery_tag: int = 0
+    received_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class DeadLetterOut:
+    """A dead letter to publish: the original body and id, the reason in headers."""
+
+    body: bytes
+    message_id: str | None
+    routing_key: str
+    content_type: str | None
+    headers: dict
+
+
+class Inbound:
+    def __init__(
+        self,
+        towns: Towns,
+        config: Config,
+        records: InboundRecords,
+        reorder_window: float = 600,
+        service_user: str | None = None,
+    ) -> None:
+        self.towns = towns
+        self.config = config
+        self.records = records
+        self.window = timedelta(seconds=reorder_window)
+        self.service_user = service_user
+        self.parked: dict[UUID, list[ParkedMessage]] = {}
+        self.applied = 0
+        for parked in records.open_parked():
+            self.parked.setdefault(UUID(parked.application_id), []).append(parked)
+
+    @property
+    def parked_count(self) -> int:
+        return sum(len(v) for v in self.parked.values())
+
+    # -- deliveries --------------------------------------------------------------------------
+
+    def apply(self, deliveries: Sequence[Delivery]) -> list[DeadLetterOut]:
+        """Applies the deliveries in order, in one transaction where possible."""
+        principals = [self.principal(d) for d in deliveries]
+        try:
+            results = ingest_many(self.towns, [(d.body, p) for d, p in zip(deliveries, principals)])
+        except PersistenceError:
+            raise  # the store is unwell: nothing is acknowledged, the broker redelivers
+        except Exception:  # noqa: BLE001 - find the one message that fails alone
+            log.exception("a batch failed unexpectedly; applying its messages one at a time")
+            results = [self._alone(d.body, p) for d, p in zip(deliveries, principals)]
+        out: list[DeadLetterOut] = []
+        changed: list[UUID] = []
+        for delivery, result in zip(deliveries, results):
+            if isinstance(result, Outcome):
+                self.applied += not result.duplicate
+                if not result.duplicate:
+                    changed.append(application_id(result.call_id, result.application_ref))
+            elif result.code in EARLY_CODES:
+                self._park(delivery, result)
+            else:
+                out.append(self._dead(delivery, result))
+        out.extend(self.retry(changed))
+        return out
+
+    def principal(self, delivery: Delivery) -> Principal | None:
+        """The AMQP ``user_id`` (checked by RabbitMQ) names the principal; a re-drive by the
+        service's own user carries the original in ``x-towns-user-id``."""
+        user = delivery.user_id
+        if user and user == self.service_user and delivery.headers.get(t.USER_ID):
+            user = delivery.headers[t.USER_ID]
+        return self.config.by_amqp_user(user) if user else None
+
+    def _alone(self, body: bytes, principal: Principal | None) -> Outcome | DomainError:
+        try:
+            return ingest(self.towns, body, principal)
+        except DomainError as error:
+            return error
+        except PersistenceError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a poison message must not block the queue
+            log.exception("a message failed alone; dead-lettering it")
+            return _Internal(f"the service failed on this message: {type(error).__name__}")
+
+    def _first_seen(self, delivery: Delivery) -> datetime:
+        seen = delivery.headers.get(t.FIRST_SEEN)
+        try:
+            return datetime.fromisoformat(seen) if seen else utcnow()
+        except (TypeError, ValueError):
+            return utcnow()
+
+    def _original_user(self, delivery: Delivery) -> str | None:
+        if delivery.user_id == self.service_user and delivery.headers.get(t.USER_ID):
+            return delivery.headers[t.USER_ID]
+        return delivery.user_id
+
+    def _routing_key(self, delivery: Delivery) -> str:
+        return delivery.headers.get(t.ROUTING_KEY) or delivery.routing_key
+
+    def _dead(self, delivery: Delivery, error: DomainError) -> DeadLetterOut:
+        first_seen = self._first_seen(delivery)
+        self.records.dead_letter(
+            message_key(delivery.message_id, delivery.body), delivery.message_id, error.code,
+            error.message, delivery.body, self._original_user(delivery),
+            self._routing_key(delivery), first_seen,
+        )
+        return _letter(delivery.body, delivery.message_id, self._routing_key(delivery),
+                       delivery.content_type, error.code, error.message,
+                       self._original_user(delivery), first_seen)
+
+    # -- parking -----------------------------------------------------------------------------
+
+    def _park(self, delivery: Delivery, error: DomainError) -> None:
+        envelope = json.loads(delivery.body)
+        app_id = application_id(envelope["call_id"], envelope["application_ref"])
+        parked = self.records.park(
+            message_key(delivery.message_id, delivery.body), app_id, delivery.body,
+            self._original_user(delivery), self._routing_key(delivery),
+            self._first_seen(delivery), error.code, error.message,
+        )
+        waiting = self.parked.setdefault(app_id, [])
+        if all(p.id != parked.id for p in waiting):
+            waiting.append(parked)
+
+    def retry(self, changed: Sequence[UUID]) -> list[DeadLetterOut]:
+        """Retries the messages parked on applications that changed, until nothing moves."""
+        out: list[DeadLetterOut] = []
+        queue = [a for a in dict.fromkeys(changed) if a in self.parked]
+        while queue:
+            app_id = queue.pop(0)
+            for parked in list(self.parked.get(app_id, [])):
+                result = self._try(parked)
+                if isinstance(result, Outcome):
+                    self._release(app_id, parked, "duplicate" if result.duplicate else "applied")
+                    if not result.duplicate:
+                        self.applied += 1
+                        queue.append(app_id)
+                        break
+                elif result.code not in EARLY_CODES:
+                    out.append(self._dead_parked(app_id, parked, result))
+        return out
+
+    def expire(self, now: datetime | None = None) -> list[DeadLetterOut]:
+        """Dead-letters parked messages whose window has passed, after one last try."""
+        now = now or utcnow()
+        out = self.retry(list(self.parked))
+        for app_id, waiting in list(self.parked.items()):
+            for parked in list(waiting):
+                if parked.first_seen + self.window <= now:
+                    result = self._try(parked)
+                    if isinstance(result, Outcome):
+                        self._release(app_id, parked, "applied")
+                    else:
+                        out.append(self._dead_parked(app_id, parked, result))
+        return out
+
+    def _try(self, parked: ParkedMessage) -> Outcome | DomainError:
+        principal = self.config.by_amqp_user(parked.user_id) if parked.user_id else None
+        return self._alone(decode_body(parked.body, parked.body_encoding), principal)
+
+    def _release(self, app_id: UUID, parked: ParkedMessage, outcome: str, code: str | None = None) -> None:
+        self.records.release(parked.id, outcome, code)
+        waiting = self.parked.get(app_id, [])
+        waiting[:] = [p for p in waiting if p.id != parked.id]
+        if not waiting:
+            self.parked.pop(app_id, None)
+
+    def _dead_parked(self, app_id: UUID, parked: ParkedMessage, error: DomainError) -> DeadLetterOut:
+        body = decode_body(parked.body, parked.body_encoding)
+        message_id = None if parked.key.startswith("sha256:") else parked.key
+        self.records.dead_letter(parked.key, message_id, error.code, error.message, body,
+                                 parked.user_id, parked.routing_key, parked.first_seen)
+        self._release(app_id, parked, "dead_lettered", error.code)
+        return _letter(body, message_id, parked.routing_key, "application/json", error.code,
+                       error.message, parked.user_id, parked.first_seen)
+
+
+class _Internal(DomainError):
+    code = INTERNAL_ERROR
+
+
+def _letter(
+    body: bytes,
+    message_id: str | None,
+    routing_key: str,
+    content_type: str | None,
+    code: str,
+    detail: str,
+    user_id: str | None,
+    first_seen: datetime,
+) -> DeadLetterOut:
+    headers = {
+        t.ERROR: code,
+        t.DETAIL: detail,
+        t.ROUTING_KEY: routing_key,
+        t.FIRST_SEEN: first_seen.isoformat(),
+    }
+    if user_id:
+        headers[t.USER_ID] = user_id
+    return DeadLetterOut(body, message_id, routing_key, content_type, headers)

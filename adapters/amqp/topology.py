@@ -1,0 +1,36 @@
+"""The inbound topology (CONTRACT.md §2), declared idempotently by every process that uses it."""
+
+from __future__ import annotations
+
+import os
+
+EXCHANGE = "towns.inbound"
+QUEUE = "towns.inbound"
+DEAD_EXCHANGE = "towns.inbound.dlx"
+DEAD_QUEUE = "towns.inbound.dead"
+
+DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+# Header names of a dead letter (CONTRACT.md §2).
+ERROR = "x-towns-error"
+DETAIL = "x-towns-detail"
+USER_ID = "x-towns-user-id"
+ROUTING_KEY = "x-towns-routing-key"
+FIRST_SEEN = "x-towns-first-seen"
+
+
+def amqp_url() -> str | None:
+    """``TOWNS_AMQP_URL``; None means the embedded default (no RabbitMQ)."""
+    return os.environ.get("TOWNS_AMQP_URL") or None
+
+
+def declare(channel) -> None:
+    """Declares exchanges, queues and bindings; safe to repeat."""
+    channel.exchange_declare(EXCHANGE, exchange_type="topic", durable=True)
+    channel.exchange_declare(DEAD_EXCHANGE, exchange_type="topic", durable=True)
+    # One active consumer at a time keeps delivery order; the others wait as hot standbys.
+    channel.queue_declare(QUEUE, durable=True, arguments={"x-single-active-consumer": True})
+    channel.queue_bind(QUEUE, EXCHANGE, routing_key="#")
+    # Dead letters never expire: no TTL, no length limit.
+    channel.queue_declare(DEAD_QUEUE, durable=True)
+    channel.queue_bind(DEAD_QUEUE, DEAD_EXCHANGE, routing_key="#")
