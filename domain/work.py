@@ -77,9 +77,6 @@ class Work:
         """The aggregates with events not yet saved."""
         return [a for a in self._held.values() if a is not None and a.pending_events]
 
-    def pending_count(self) -> int:
-        return sum(len(a.pending_events) for a in self.changed())
-
     def saved(self) -> None:
         """After the commit: what this work holds is the stored state."""
         if self._cache is not None:
