@@ -58,9 +58,13 @@ def first_break(events: Sequence[Application.Event | Exception]) -> ChainBreak |
     for position, event in enumerate(events, start=1):
         if isinstance(event, Exception):
             return ChainBreak(position, f"event {position} cannot be decoded: {event}")
-        if event.prev_hash != previous:
+        try:
+            linked, intact = event.prev_hash == previous, event.computed_hash() == event.hash
+        except Exception as error:  # noqa: BLE001 - a record that decodes to a broken event
+            return ChainBreak(position, f"event {position} is not a whole event: {error}")
+        if not linked:
             return ChainBreak(event.originator_version, "link to the previous event does not match")
-        if event.computed_hash() != event.hash:
+        if not intact:
             return ChainBreak(event.originator_version, "content does not match its hash")
         previous = event.hash
     return None

@@ -78,3 +78,43 @@ def sqlite_towns(config: Config, tmp_path) -> Iterator[Towns]:
     app = build_towns(config, f"sqlite:///{tmp_path}/towns.db")
     yield app
     app.close()
+
+
+MEMORY_STORE = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+"""eventsourcing's in-memory store (snapshots included): fast, for unit tests."""
+
+
+@pytest.fixture
+def memory_towns(config: Config) -> Iterator[Towns]:
+    app = Towns(config.calls, env=MEMORY_STORE)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def memory_towns_factory(config: Config) -> Iterator:
+    """Builds a fresh in-memory service on each call (one per hypothesis example)."""
+    made: list[Towns] = []
+
+    def make() -> Towns:
+        app = Towns(config.calls, env=MEMORY_STORE)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.close()
+
+
+@pytest.fixture
+def http_app(towns: Towns, config: Config):
+    """The HTTP app (``adapters.http.create_app``) on each store of ``towns``."""
+    from adapters.http import create_app
+
+    return create_app(towns, config)
+
+
+@pytest.fixture
+def http_client(http_app):
+    """Flask's test client of ``http_app``."""
+    return http_app.test_client()

@@ -1,0 +1,68 @@
+"""``create_app(towns, config)``: the Flask app of the HTTP edge.
+
+One flask-smorest ``Api`` documents every area in OpenAPI 3, served at
+``GET /api/v1/openapi.json`` (no UI, so no CDN assets). Each area is a module with a
+``flask_smorest.Blueprint`` named ``blp``; to add one, write the module and list its blueprint in
+``BLUEPRINTS``. Views reach the service with ``context.current_towns()``, guard themselves with
+``auth.require_roles``, and refuse by raising a ``DomainError``: ``errors`` renders it.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from adapters.config import Config
+from adapters.http import events, health
+from adapters.http.auth import SECURITY_SCHEME
+from adapters.http.context import install
+from adapters.http.errors import ErrorSchema, http_error_response, register_error_handlers
+from domain.service import Towns
+
+API_TITLE = "towns"
+API_VERSION = "1"
+OPENAPI_VERSION = "3.0.3"
+
+API_EXTENSION = "towns_api"
+
+BLUEPRINTS = (health.blp, events.blp)
+"""Every area of the app, in the order the OpenAPI document lists them."""
+
+
+class TownsApi(Api):
+    """flask-smorest's ``Api`` with the contract's error shape, in the document and on the wire."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error):
+        return http_error_response(error)
+
+
+def create_app(towns: Towns, config: Config) -> Flask:
+    """The app serving ``towns`` to the principals of ``config``; shares ``towns`` across threads."""
+    app = Flask("towns")
+    app.config.update(
+        API_TITLE=API_TITLE,
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION=OPENAPI_VERSION,
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=events.MAX_REQUEST_BYTES,
+    )
+    app.json.sort_keys = False
+    install(app, towns, config)
+    api = TownsApi(app)
+    api.spec.components.security_scheme(
+        SECURITY_SCHEME, {"type": "http", "scheme": "bearer", "description": "a principal's token"}
+    )
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    register_error_handlers(app)
+    app.extensions[API_EXTENSION] = api
+    return app
+
+
+def api_of(app: Flask) -> TownsApi:
+    """The ``Api`` of an app ``create_app`` built: ``api_of(app).register_blueprint(blp)`` adds
+    an area after the fact (tests, plug-ins); the app's own areas belong in ``BLUEPRINTS``."""
+    return app.extensions[API_EXTENSION]

@@ -1,0 +1,69 @@
+"""``towns serve``: the app under waitress, a production WSGI server (never Flask's dev server).
+
+One line is logged with the address; SIGTERM or SIGINT stops the server cleanly (requests in
+flight get waitress's grace period), closes the service, and the command exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from types import FrameType
+
+from waitress import create_server
+
+from adapters.config import Config
+from adapters.http.app import create_app
+from domain.service import Towns
+
+log = logging.getLogger("towns.http")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def serve(towns: Towns, config: Config, host: str, port: int, threads: int) -> None:
+    """Serves ``towns`` on ``host:port`` with ``threads`` worker threads until SIGTERM/SIGINT.
+
+    Returns normally after a clean stop; a port that cannot be bound exits 1 with one line on
+    stderr (the CLI's convention).
+    """
+    _configure_logging()
+    app = create_app(towns, config)
+    try:
+        server = create_server(app, host=host, port=port, threads=threads, ident="towns")
+    except OSError as error:
+        towns.close()
+        print(f"towns serve: cannot listen on {host}:{port}: {error.strerror or error}",
+              file=sys.stderr)
+        raise SystemExit(1) from None
+    previous = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
+    try:
+        log.info("towns serve: listening on http://%s:%s", _host(server), server.effective_port)
+        server.run()  # returns after _stop's SystemExit, once waitress has shut its threads down
+        log.info("towns serve: stopped")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.close()
+        towns.close()
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    log.info("towns serve: %s received, stopping", signal.Signals(signum).name)
+    raise SystemExit(0)
+
+
+def _host(server) -> str:
+    host = str(server.effective_host)
+    return f"[{host}]" if ":" in host else host
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    # waitress warns once per request queued behind busy threads: noise when writes serialise.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
