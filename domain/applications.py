@@ -58,12 +58,16 @@ class Application(Aggregate):
             return _content(
                 type(self), self.originator_id, self.originator_version, self.timestamp,
                 Meta(self.occurred_at, self.actor, self.message_id), self.data,
+                getattr(self, "originator_topic", None),
             )
 
         def computed_hash(self) -> str:
             return chain(self.prev_hash, self.content())
 
         def apply(self, aggregate: Application) -> None:
+            before = None if self.originator_version == 1 else aggregate.standing
+            standing = lc.standing_after(before, self.EVENT_TYPE, self.data)
+            aggregate.status, aggregate.lapsed_from = standing.status, standing.lapsed_from
             aggregate.last_hash = self.hash
             aggregate.updated_at = self.occurred_at
             self.evolve(aggregate)
@@ -87,9 +91,7 @@ class Application(Aggregate):
             app.owner = d["owner"]
             app.indicators = d["indicators"]
             app.attestation = d["attestation"]
-            app.status = lc.SUBMITTED
             app.submitted_at = self.occurred_at
-            app.lapsed_from = None
             app.lapse = None
             app.reinstated = None
             app.recommended_at = None
@@ -105,28 +107,27 @@ class Application(Aggregate):
         def evolve(self, app: Application) -> None:
             app.indicators = self.data["indicators"]
             app.attestation = self.data["attestation"]
-            app.move_to(lc.SUBMITTED)
 
     class Withdrawn(Event):
         TOPIC = "towns:Application.Withdrawn"
         EVENT_TYPE = lc.WITHDRAW
 
         def evolve(self, app: Application) -> None:
-            app.close(lc.WITHDRAWN, self)
+            app.closed_at = self.timestamp
 
     class Returned(Event):
         TOPIC = "towns:Application.Returned"
         EVENT_TYPE = lc.RETURN
 
         def evolve(self, app: Application) -> None:
-            app.move_to(lc.RETURNED)
+            pass
 
     class CityVerified(Event):
         TOPIC = "towns:Application.CityVerified"
         EVENT_TYPE = lc.VERIFY
 
         def evolve(self, app: Application) -> None:
-            app.move_to(lc.CITY_VERIFIED)
+            pass
 
     class Recommended(Event):
         TOPIC = "towns:Application.Recommended"
@@ -134,14 +135,13 @@ class Application(Aggregate):
 
         def evolve(self, app: Application) -> None:
             app.recommended_at = self.occurred_at
-            app.move_to(lc.RECOMMENDED)
 
     class Rejected(Event):
         TOPIC = "towns:Application.Rejected"
         EVENT_TYPE = lc.REJECT
 
         def evolve(self, app: Application) -> None:
-            app.close(lc.REJECTED, self)
+            app.closed_at = self.timestamp
 
     class MaterialsReceived(Event):
         TOPIC = "towns:Application.MaterialsReceived"
@@ -156,7 +156,6 @@ class Application(Aggregate):
 
         def evolve(self, app: Application) -> None:
             app.evaluation = self.data
-            app.move_to(lc.EVALUATED)
 
     class Approved(Event):
         TOPIC = "towns:Application.Approved"
@@ -164,29 +163,23 @@ class Application(Aggregate):
 
         def evolve(self, app: Application) -> None:
             app.decision = self.data
-            app.move_to(lc.APPROVED)
 
     class Lapsed(Event):
         """The deadline check found the application short of the condition at the cutoff."""
 
         TOPIC = "towns:Application.Lapsed"
-        EVENT_TYPE = "application.lapsed"
+        EVENT_TYPE = lc.LAPSE
 
         def evolve(self, app: Application) -> None:
-            if app.status != lc.LAPSED:
-                app.lapsed_from = app.status
-                app.status = lc.LAPSED
             app.lapse = self.data
 
     class Reinstated(Event):
         """Timely evidence that arrived after a lapse brought the application to the condition."""
 
         TOPIC = "towns:Application.Reinstated"
-        EVENT_TYPE = "application.reinstated"
+        EVENT_TYPE = lc.REINSTATE
 
         def evolve(self, app: Application) -> None:
-            app.status = self.data["status"]
-            app.lapsed_from = None
             app.reinstated = self.data
 
     class Snapshot(LibrarySnapshot):
@@ -223,21 +216,14 @@ class Application(Aggregate):
 
     # -- what the state says -----------------------------------------------------------------
 
-    def move_to(self, status: str) -> None:
-        """A lapsed application keeps its lapse while timely evidence moves what lies beneath."""
-        if self.status == lc.LAPSED:
-            self.lapsed_from = status
-        else:
-            self.status = status
-
-    def close(self, status: str, event: Application.Event) -> None:
-        self.status = status
-        self.closed_at = event.timestamp
+    @property
+    def standing(self) -> lc.Standing:
+        return lc.Standing(self.status, self.lapsed_from)
 
     @property
     def underlying_status(self) -> str:
         """The state the life cycle has reached, beneath a lapse if there is one."""
-        return self.lapsed_from if self.status == lc.LAPSED and self.lapsed_from else self.status
+        return self.standing.underlying
 
 
 EVENT_CLASSES: dict[str, type[Application.Event]] = {
@@ -279,7 +265,8 @@ def _event_fields(
         "data": data,
         "prev_hash": prev_hash,
     }
-    content = _content(event_class, originator_id, version, timestamp, meta, data)
+    topic = Application.TOPIC if issubclass(event_class, Aggregate.Created) else None
+    content = _content(event_class, originator_id, version, timestamp, meta, data, topic)
     fields["hash"] = chain(prev_hash, content)
     return fields
 
@@ -291,8 +278,9 @@ def _content(
     recorded_at: datetime,
     meta: Meta,
     data: dict,
+    originator_topic: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    content = {
         "type": event_class.EVENT_TYPE,
         "topic": event_class.TOPIC,
         "application_id": str(originator_id),
@@ -303,6 +291,9 @@ def _content(
         "message_id": meta.message_id,
         "data": data,
     }
+    if originator_topic is not None:  # the first event names the aggregate's class
+        content["originator_topic"] = originator_topic
+    return content
 
 
 def _without_ids(fields: dict[str, Any]) -> dict[str, Any]:

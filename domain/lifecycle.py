@@ -53,6 +53,51 @@ EVENT_TYPES = (
     APPROVE,
 )
 
+LAPSE = "application.lapsed"
+REINSTATE = "application.reinstated"
+
+STATE_AFTER: dict[str, str | None] = {
+    SUBMIT: SUBMITTED,
+    RESUBMIT: SUBMITTED,
+    WITHDRAW: WITHDRAWN,
+    RETURN: RETURNED,
+    VERIFY: CITY_VERIFIED,
+    RECOMMEND: RECOMMENDED,
+    REJECT: REJECTED,
+    RECEIVE_MATERIALS: None,  # receipts add up; the state stays
+    EVALUATE: EVALUATED,
+    APPROVE: APPROVED,
+}
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where an application stands: its status, and beneath a lapse the state reached."""
+
+    status: str
+    lapsed_from: str | None = None
+
+    @property
+    def underlying(self) -> str:
+        return self.lapsed_from if self.status == LAPSED and self.lapsed_from else self.status
+
+
+def standing_after(standing: Standing | None, event_type: str, data: dict) -> Standing:
+    """Where a recorded event leaves an application. Never refuses: the rules that decide
+    whether an event may happen are checked before it is recorded. The aggregate and the read
+    models both follow this one function."""
+    if event_type == LAPSE:
+        return Standing(LAPSED, standing.underlying)
+    if event_type == REINSTATE:
+        return Standing(data["status"])
+    target = STATE_AFTER[event_type]
+    if target is None:
+        return standing
+    if standing is not None and standing.status == LAPSED and target not in CLOSED_BY_DECISION:
+        return Standing(LAPSED, target)  # timely evidence moves what lies beneath the lapse
+    return Standing(target)
+
+
 EVIDENCE_TYPES = frozenset({VERIFY, RECOMMEND, RECEIVE_MATERIALS})
 """Events that, dated no later than the cutoff, may still save a lapsed application."""
 

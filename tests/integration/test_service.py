@@ -218,3 +218,11 @@ def test_long_streams_are_snapshotted_and_read_back_the_same(desk):
     app = towns.application(CALL, "SD-2017-001")
     assert app.version == 58 and len(app.receipts) == 55
     assert towns.replay(CALL, "SD-2017-001").state.receipts == app.receipts
+
+
+def test_a_repeat_from_another_applicant_of_the_same_city_is_forbidden(desk):
+    body = envelope("application.submitted", "GZ-2017-001", "guangzhou", message_id="m-gz")
+    desk.send("guangzhou-applicant", body)
+    with refused("forbidden"):
+        desk.send("guangzhou-applicant-2", body)
+    assert desk.send("guangzhou-applicant", body).duplicate
