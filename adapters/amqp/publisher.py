@@ -1,0 +1,377 @@
+"""``towns publish``: sends a batch file's messages to ``towns.inbound`` as an upstream system
+would (CONTRACT.md §2, "Over RabbitMQ").
+
+Every message is persistent, carries the envelope's ``message_id`` and the sender's ``user_id``,
+and is published ``mandatory``. Publisher confirms are handled asynchronously on pika's
+``SelectConnection``: up to ``max_in_flight`` messages are out unconfirmed at a time, and each
+``Basic.Ack``/``Basic.Nack`` (possibly ``multiple``) settles every delivery tag it covers. A
+message the broker cannot route comes back as ``Basic.Return`` (and is then acknowledged); it
+is counted as returned, not as confirmed.
+
+The topology belongs to the service: when ``towns.inbound`` exists it is left as it is (an
+upstream user may hold only the write permission); on a fresh broker it is declared first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import pika
+from pika import spec
+from pika.exceptions import ChannelClosedByBroker
+
+from adapters.amqp import topology as t
+from adapters.batch import DeadlineCheckRequest, Message
+
+log = logging.getLogger("towns.publish")
+
+UNKNOWN_TYPE = "unknown"
+"""The routing key of a body that is not a JSON object with a string ``type``."""
+
+SHORTSTR = 255
+"""AMQP short strings (routing key, message_id, user_id) hold at most 255 bytes."""
+
+NOT_FOUND = 404
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message as it goes on the wire."""
+
+    body: bytes
+    routing_key: str
+    message_id: str | None
+    user_id: str
+
+
+@dataclass
+class PublishReport:
+    published: int = 0
+    acked: int = 0
+    nacked: int = 0
+    returned: int = 0
+    unconfirmed: int = 0  # still out when the connection closed
+    unsent: int = 0
+    error: str | None = None
+
+    @property
+    def confirmed(self) -> int:
+        """Acknowledged and routed: the broker acknowledges a returned message too."""
+        return max(0, self.acked - self.returned)
+
+    @property
+    def failed(self) -> int:
+        return self.nacked + self.unconfirmed
+
+    @property
+    def ok(self) -> bool:
+        return (self.error is None and self.unsent == 0 and self.returned == 0
+                and self.acked == self.published)
+
+    def line(self) -> str:
+        return (f"published {self.published}: confirmed {self.confirmed}, "
+                f"returned {self.returned}, failed {self.failed}")
+
+    def reason(self) -> str:
+        """One line on what went wrong (for a report that is not ``ok``)."""
+        parts = []
+        if self.error:
+            parts.append(self.error)
+        if self.returned:
+            parts.append(f"{self.returned} returned as unroutable: is a queue bound to {t.EXCHANGE}?")
+        if self.nacked:
+            parts.append(f"{self.nacked} refused (nacked) by the broker")
+        if self.unconfirmed:
+            parts.append(f"{self.unconfirmed} unconfirmed when the connection closed")
+        if self.unsent:
+            parts.append(f"{self.unsent} not sent")
+        return "; ".join(parts) or "not every message was confirmed"
+
+
+# -- what to send ----------------------------------------------------------------------------
+
+
+def routing_key(body: bytes) -> str:
+    """The envelope's ``type``, or ``unknown`` when the body is not an object with a string type."""
+    try:
+        envelope = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return UNKNOWN_TYPE
+    kind = envelope.get("type") if isinstance(envelope, dict) else None
+    if not isinstance(kind, str) or len(kind.encode("utf-8")) > SHORTSTR:
+        return UNKNOWN_TYPE
+    return kind
+
+
+def message_id(body: bytes) -> str | None:
+    """The envelope's ``message_id`` when it is a string AMQP can carry; else none (the
+    consumer then names the message by its body's hash)."""
+    try:
+        envelope = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    value = envelope.get("message_id") if isinstance(envelope, dict) else None
+    if isinstance(value, str) and value and len(value.encode("utf-8")) <= SHORTSTR:
+        return value
+    return None
+
+
+def outgoing(
+    items: Iterable[Message | DeadlineCheckRequest], connecting_user: str
+) -> tuple[list[Outgoing], int]:
+    """The messages of a batch and the number of control lines skipped."""
+    out: list[Outgoing] = []
+    skipped = 0
+    for item in items:
+        if not isinstance(item, Message):
+            skipped += 1
+            continue
+        principal = item.principal
+        user = principal.amqp_user if principal is not None and principal.amqp_user else connecting_user
+        out.append(Outgoing(item.body, routing_key(item.body), message_id(item.body), user))
+    return out, skipped
+
+
+def connecting_user(url: str) -> str:
+    return pika.URLParameters(url).credentials.username
+
+
+# -- pacing ----------------------------------------------------------------------------------
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; starts full."""
+
+    def __init__(self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        if rate <= 0:
+            raise ValueError("the rate must be positive")
+        self.rate = rate
+        self.burst = max(1.0, burst)
+        self.tokens = self.burst
+        self.clock = clock
+        self.stamp = clock()
+
+    def delay(self) -> float:
+        """Seconds until a token is available; 0 when one is."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self) -> None:
+        self.tokens -= 1
+
+
+# -- the connection --------------------------------------------------------------------------
+
+
+class Publisher:
+    """Publishes ``messages`` on one ``SelectConnection``; ``run`` returns the report."""
+
+    CHUNK = 200  # publishes per turn of the I/O loop, so that confirms and heartbeats get a turn
+
+    def __init__(
+        self,
+        url: str,
+        messages: Sequence[Outgoing],
+        rate: float = 0,
+        max_in_flight: int = 1000,
+    ) -> None:
+        self.url = url
+        self.messages = messages
+        self.bucket = TokenBucket(rate) if rate and rate > 0 else None
+        self.max_in_flight = max(1, max_in_flight)
+        self.report = PublishReport()
+        self._connection: pika.SelectConnection | None = None
+        self._channel = None
+        self._state = "connecting"  # probing, declaring, publishing, closing
+        self._next = 0
+        self._tag = 0
+        self._outstanding: dict[int, None] = {}  # delivery tags in publishing order
+        self._timer = None
+        self._stopping = False
+
+    def run(self) -> PublishReport:
+        parameters = pika.URLParameters(self.url)
+        query = parse_qs(urlsplit(self.url).query)
+        if "blocked_connection_timeout" not in query:
+            parameters.blocked_connection_timeout = 60  # a broker alarm must not hang us forever
+        self._connection = pika.SelectConnection(
+            parameters,
+            on_open_callback=self._on_connection_open,
+            on_open_error_callback=self._on_connection_open_error,
+            on_close_callback=self._on_connection_closed,
+        )
+        self._connection.ioloop.start()
+        self.report.unsent = len(self.messages) - self.report.published
+        if self._stopping and self.report.unsent and self.report.error is None:
+            self.report.error = "interrupted"
+        return self.report
+
+    def stop(self) -> None:
+        """Stops publishing and closes once the messages out are settled; safe from a signal
+        handler or another thread."""
+        self._stopping = True
+        if self._connection is not None:
+            try:
+                self._connection.ioloop.add_callback_threadsafe(self._finish_if_done)
+            except Exception:  # noqa: BLE001 - the loop is gone already
+                pass
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def _on_connection_open(self, connection) -> None:
+        self._state = "probing"
+        connection.channel(on_open_callback=self._on_probe_channel)
+
+    def _on_connection_open_error(self, connection, error) -> None:
+        self.report.error = f"cannot connect to RabbitMQ: {_describe(error)}"
+        connection.ioloop.stop()
+
+    def _on_probe_channel(self, channel) -> None:
+        """Does ``towns.inbound`` exist? If so it is used as it is; if not, declared."""
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.exchange_declare(t.EXCHANGE, passive=True,
+                                 callback=lambda _frame: self._prepare(channel))
+
+    def _on_declare_channel(self, channel) -> None:
+        channel.add_on_close_callback(self._on_channel_closed)
+        t.declare(channel)  # no-wait declarations; a refusal closes the channel
+        self._prepare(channel)
+
+    def _prepare(self, channel) -> None:
+        self._channel = channel
+        channel.add_on_return_callback(self._on_return)
+        # The broker answers in order: Select-Ok means every declaration before it succeeded.
+        channel.confirm_delivery(self._on_confirm, callback=self._on_confirm_select_ok)
+
+    def _on_confirm_select_ok(self, _frame) -> None:
+        self._state = "publishing"
+        self._pump()
+
+    def _on_channel_closed(self, channel, reason) -> None:
+        if (self._state == "probing" and isinstance(reason, ChannelClosedByBroker)
+                and reason.reply_code == NOT_FOUND):
+            log.info("%s does not exist: declaring the topology", t.EXCHANGE)
+            self._state = "declaring"
+            self._connection.channel(on_open_callback=self._on_declare_channel)
+            return
+        if self._state != "closing":
+            self.report.error = f"the broker closed the channel: {_describe(reason)}"
+            self._close()
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        self._timer = None
+        if self._state != "publishing":
+            return
+        sent = 0
+        while (not self._stopping and self._next < len(self.messages)
+               and len(self._outstanding) < self.max_in_flight):
+            if sent >= self.CHUNK:
+                self._timer = self._connection.ioloop.call_later(0, self._pump)
+                return
+            if self.bucket is not None:
+                wait = self.bucket.delay()
+                if wait > 0:
+                    self._timer = self._connection.ioloop.call_later(wait, self._pump)
+                    return
+                self.bucket.take()
+            self._publish(self.messages[self._next])
+            self._next += 1
+            sent += 1
+        self._finish_if_done()
+
+    def _publish(self, message: Outgoing) -> None:
+        self._channel.basic_publish(
+            t.EXCHANGE,
+            message.routing_key,
+            message.body,
+            pika.BasicProperties(
+                message_id=message.message_id,
+                user_id=message.user_id,
+                content_type="application/json",
+                delivery_mode=2,
+            ),
+            mandatory=True,
+        )
+        self._tag += 1
+        self._outstanding[self._tag] = None
+        self.report.published += 1
+
+    def _on_confirm(self, frame) -> None:
+        method = frame.method
+        acked = isinstance(method, spec.Basic.Ack)
+        if method.multiple:
+            settled = []
+            for tag in self._outstanding:  # in increasing order
+                if method.delivery_tag and tag > method.delivery_tag:
+                    break
+                settled.append(tag)
+        else:
+            settled = [method.delivery_tag] if method.delivery_tag in self._outstanding else []
+        for tag in settled:
+            del self._outstanding[tag]
+        if acked:
+            self.report.acked += len(settled)
+        else:
+            self.report.nacked += len(settled)
+        if self._timer is None:
+            self._pump()
+
+    def _on_return(self, _channel, method, _properties, _body) -> None:
+        self.report.returned += 1
+        log.debug("returned: %s %s", method.reply_code, method.reply_text)
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def _finish_if_done(self) -> None:
+        if self._state in ("closing", "connecting"):
+            return
+        done = self._stopping or self._next >= len(self.messages)
+        if done and not self._outstanding:
+            self._close()
+
+    def _close(self) -> None:
+        self._state = "closing"
+        if self._timer is not None:
+            self._connection.ioloop.remove_timeout(self._timer)
+            self._timer = None
+        if self._connection.is_open:
+            self._connection.close()
+        elif self._connection.is_closed:
+            self._connection.ioloop.stop()
+
+    def _on_connection_closed(self, connection, reason) -> None:
+        self.report.unconfirmed += len(self._outstanding)
+        self._outstanding.clear()
+        if self._state != "closing" and self.report.error is None:
+            self.report.error = f"the connection closed: {_describe(reason)}"
+        self._state = "closing"
+        connection.ioloop.stop()
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    if not text or text == type(error).__name__:
+        text = repr(error)  # pika's connection errors keep their cause in args
+    if "user_id property set to" in text:
+        text += " (publishing as another user needs the connecting user to have the impersonator tag)"
+    return text
+
+
+def publish(
+    url: str, messages: Sequence[Outgoing], rate: float = 0, max_in_flight: int = 1000,
+    on_start: Callable[[Publisher], None] | None = None,
+) -> PublishReport:
+    """Publishes and waits until every message is settled or the connection is gone."""
+    publisher = Publisher(url, messages, rate, max_in_flight)
+    if on_start is not None:
+        on_start(publisher)
+    return publisher.run()

@@ -1,0 +1,151 @@
+"""Re-driving dead letters (CONTRACT.md §2): the stored message goes back to ``towns.inbound``,
+its copy comes off ``towns.inbound.dead``, and its record is marked with who re-drove it and when.
+
+The database is the source of truth: a letter is re-driven from the body stored with it, so a
+purged dead queue changes nothing. The order of the steps keeps every letter somewhere:
+
+1. the chosen letters' copies are taken off ``towns.inbound.dead`` (the others stay, untouched:
+   they are left unacknowledged and return when the channel closes). Before anything is
+   republished, so that a copy dead-lettered *again* by a running consumer is never taken;
+2. per letter, the re-drive is recorded, then the message is published and confirmed. Recording
+   first means that a consumer which refuses the message again finds the letter closed and counts
+   another attempt (``DeadLetter.again``) instead of taking it for a redelivery. Should the
+   publish fail, the error names the letters recorded but not confirmed; ``--id`` re-drives a
+   letter whatever its state, so they can be sent again.
+
+The message is published as the service's own user (the user of ``TOWNS_AMQP_URL``) with the
+original sender in ``x-towns-user-id``; the consumer authenticates it as that sender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+import pika
+from pika.exceptions import AMQPError, NackError, UnroutableError
+
+from adapters.amqp import topology as t
+from adapters.inbound_records import InboundRecords
+from domain.inbound import DeadLetter, decode_body, message_key
+
+
+class RedriveError(Exception):
+    """A re-drive that could not be done; the message says why in one line."""
+
+
+class UnknownDeadLetter(RedriveError, LookupError):
+    def __init__(self, letter_id: UUID) -> None:
+        super().__init__(f"no dead letter has the id {letter_id}")
+        self.letter_id = letter_id
+
+
+def choose(records: InboundRecords, ids: Sequence[UUID] | None, all_open: bool) -> list[DeadLetter]:
+    """The letters to re-drive: every open one, or those named (all must exist)."""
+    if all_open:
+        return records.dead_letters(open_only=True)
+    letters = []
+    for letter_id in dict.fromkeys(ids or []):
+        letter = records.letter(letter_id)
+        if not isinstance(letter, DeadLetter):
+            raise UnknownDeadLetter(letter_id)
+        letters.append(letter)
+    return letters
+
+
+def requeue(
+    records: InboundRecords,
+    url: str,
+    ids: list[UUID] | None,
+    all_open: bool,
+    by: str,
+) -> list[DeadLetter]:
+    """Re-drives the chosen dead letters; returns them as recorded afterwards."""
+    letters = choose(records, ids, all_open)
+    if not letters:
+        return []
+    parameters = pika.URLParameters(url)
+    service_user = parameters.credentials.username
+    try:
+        connection = pika.BlockingConnection(parameters)
+    except AMQPError as error:
+        raise RedriveError(f"cannot connect to RabbitMQ: {error!r}") from error
+    try:
+        channel = connection.channel()
+        t.declare(channel)
+        take_off_dead_queue(connection, {letter.key for letter in letters})
+        channel.confirm_delivery()
+        done: list[DeadLetter] = []
+        for letter in letters:
+            recorded = records.requeued(letter.id, by)
+            try:
+                _publish(channel, letter, service_user)
+            except (AMQPError, OSError) as error:
+                raise RedriveError(
+                    f"re-drive of {letter.id} recorded but not confirmed by the broker "
+                    f"({_reason(error)}); {len(done)} of {len(letters)} re-driven; "
+                    f"send it again with --id {letter.id}"
+                ) from error
+            done.append(recorded)
+        return done
+    except AMQPError as error:
+        raise RedriveError(f"RabbitMQ failed: {_reason(error)}") from error
+    finally:
+        if connection.is_open:
+            try:
+                connection.close()
+            except AMQPError:
+                pass
+
+
+def take_off_dead_queue(connection: pika.BlockingConnection, keys: set[str]) -> int:
+    """Acknowledges every message of ``towns.inbound.dead`` named by ``keys`` (its message_id,
+    or its body's hash when it has none) and returns how many; leaves the others in the queue.
+
+    The queue is read with ``basic.get`` up to the depth it had when we started: a consumer with
+    a prefetch limit would stall behind that many messages we must leave unacknowledged. Closing
+    the channel returns every message not acknowledged to the queue.
+    """
+    channel = connection.channel()
+    taken = 0
+    try:
+        depth = channel.queue_declare(t.DEAD_QUEUE, passive=True).method.message_count
+        for _ in range(depth):
+            method, properties, body = channel.basic_get(t.DEAD_QUEUE, auto_ack=False)
+            if method is None:
+                break
+            if message_key(properties.message_id, body) in keys:
+                channel.basic_ack(method.delivery_tag)
+                taken += 1
+    finally:
+        if channel.is_open:
+            channel.close()  # the others come back, unacknowledged: never lost
+    return taken
+
+
+def _publish(channel, letter: DeadLetter, service_user: str) -> None:
+    headers = {t.ROUTING_KEY: letter.routing_key, t.FIRST_SEEN: letter.first_seen.isoformat()}
+    if letter.user_id:
+        headers[t.USER_ID] = letter.user_id
+    channel.basic_publish(
+        t.EXCHANGE,
+        letter.routing_key,
+        decode_body(letter.body, letter.body_encoding),
+        pika.BasicProperties(
+            message_id=letter.message_id,
+            # No sender then, none now: the consumer refuses it as it did the first time.
+            user_id=service_user if letter.user_id else None,
+            content_type="application/json",
+            delivery_mode=2,
+            headers=headers,
+        ),
+        mandatory=True,
+    )
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, UnroutableError):
+        return f"unroutable: is a queue bound to {t.EXCHANGE}?"
+    if isinstance(error, NackError):
+        return "refused (nacked) by the broker"
+    return str(error) or type(error).__name__
