@@ -86,18 +86,31 @@ class DeadlineOutcome:
         return {"outcome": self.outcome, "detail": self.detail}
 
 
-def outcome_of(app, checked_at: datetime | None) -> DeadlineOutcome:
-    """An application's deadline outcome, given when (record time) its call's check ran."""
-    if app.status == lc.LAPSED and app.lapse:
-        return DeadlineOutcome(LAPSED, "; ".join(app.lapse["missing"]))
-    if app.reinstated:
-        return DeadlineOutcome(REINSTATED, app.reinstated.get("detail", ""))
-    closed_at = getattr(app, "closed_at", None)
-    if app.status in lc.CLOSED_BY_DECISION and (checked_at is None or closed_at < checked_at):
-        return DeadlineOutcome(NOT_APPLICABLE, f"{app.status} before the deadline check")
-    if checked_at is None:
+def outcome(
+    status: str,
+    lapse: dict | None,
+    reinstated: dict | None,
+    closed_before_check: bool,
+    checked: bool,
+) -> DeadlineOutcome:
+    """An application's deadline outcome (DOMAIN.md, "The deadline"); the service's reads and
+    the read models both answer with this one function."""
+    if status == lc.LAPSED and lapse:
+        return DeadlineOutcome(LAPSED, "; ".join(lapse["missing"]))
+    if reinstated:
+        return DeadlineOutcome(REINSTATED, reinstated.get("detail", ""))
+    if status in lc.CLOSED_BY_DECISION and closed_before_check:
+        return DeadlineOutcome(NOT_APPLICABLE, f"{status} before the deadline check")
+    if not checked:
         return DeadlineOutcome(PENDING, "the deadline check has not run")
     return DeadlineOutcome(ON_TIME, "recommended with complete materials by the cutoff")
+
+
+def outcome_of(app, checked_at: datetime | None) -> DeadlineOutcome:
+    """An application's deadline outcome, given when (record time) its call's check ran."""
+    closed_at = getattr(app, "closed_at", None)
+    closed_before = closed_at is not None and (checked_at is None or closed_at < checked_at)
+    return outcome(app.status, app.lapse, app.reinstated, closed_before, checked_at is not None)
 
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/deadline-checks")

@@ -1,0 +1,163 @@
+"""The read models' storage: tables beside the event store, on SQLite or PostgreSQL.
+
+SQL is written once, with ``?`` placeholders and ``{table}`` names, in the subset both databases
+share; this module adapts the placeholders and opens transactions. One writer per projection at a
+time is enforced by ``Tx.try_lock``: a PostgreSQL advisory lock held until the commit, or an
+exclusive file lock beside the SQLite file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+POSITIONS = """
+CREATE TABLE IF NOT EXISTS projection_positions (
+    name TEXT PRIMARY KEY,
+    position BIGINT NOT NULL,
+    updated_at TEXT NOT NULL
+)
+"""
+
+
+class Tx:
+    """One transaction on the views' database."""
+
+    def __init__(self, store: ViewStore, connection: Any) -> None:
+        self.store = store
+        self.connection = connection
+        self._files: list[Any] = []
+
+    @property
+    def dialect(self) -> str:
+        return self.store.dialect
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgres" else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cursor = self.connection.cursor()
+        cursor.execute(self._sql(sql), tuple(params))
+        return cursor
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.connection.cursor().executemany(self._sql(sql), [tuple(r) for r in rows])
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return list(self.execute(sql, params).fetchall())
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+        return self.execute(sql, params).fetchone()
+
+    def try_lock(self, name: str) -> bool:
+        """Whether this transaction may write ``name``; held until it ends."""
+        if self.dialect == "postgres":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            return bool(self.one("SELECT pg_try_advisory_xact_lock(?)", (key,))[0])
+        lock = open(self.store.lock_path(name), "a+")  # noqa: SIM115 - closed at the end
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            return False
+        self._files.append(lock)
+        return True
+
+    def release(self) -> None:
+        for lock in self._files:
+            lock.close()  # closing releases the flock
+        self._files.clear()
+
+
+class ViewStore:
+    """Where the read models live: the database of ``TOWNS_DATABASE_URL``."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.url = url
+        self._local = threading.local()
+        if parts.scheme == "sqlite":
+            self.dialect = "sqlite"
+            self.path = unquote(url[len("sqlite:///") :])
+        elif parts.scheme in ("postgresql", "postgres"):
+            self.dialect = "postgres"
+            self.conninfo = url.split("?", 1)[0]
+            query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+            self.schema = unquote(query.get("schema", "public"))
+        else:
+            raise ValueError(f"no read-model store for {url!r}")
+
+    def lock_path(self, name: str) -> str:
+        return f"{self.path}.{name}.lock"
+
+    def _connect(self) -> Any:
+        if self.dialect == "sqlite":
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                         check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            return connection
+        import psycopg
+
+        connection = psycopg.connect(self.conninfo, autocommit=True)
+        connection.execute(f'SET search_path TO "{self.schema}"')
+        return connection
+
+    def _connection(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None or getattr(connection, "closed", False):
+            connection = self._local.connection = self._connect()
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        connection = self._connection()
+        tx = Tx(self, connection)
+        try:
+            if self.dialect == "sqlite":
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    yield tx
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
+            else:
+                with connection.transaction():
+                    yield tx
+        except BaseException:
+            if self.dialect == "postgres" and connection.broken:
+                self._local.connection = None
+            raise
+        finally:
+            tx.release()
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    def ensure_positions(self) -> None:
+        with self.transaction() as tx:
+            tx.execute(POSITIONS)
+
+    def position(self, tx: Tx, name: str) -> int:
+        row = tx.one("SELECT position FROM projection_positions WHERE name = ?", (name,))
+        return row[0] if row else 0
+
+    def set_position(self, tx: Tx, name: str, position: int, now: str) -> None:
+        tx.execute(
+            "INSERT INTO projection_positions (name, position, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+            "updated_at = excluded.updated_at",
+            (name, position, now),
+        )
