@@ -4,6 +4,7 @@ store as the applications, so they outlive any broker queue."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 from uuid import UUID
@@ -16,6 +17,14 @@ from domain.work import Work
 
 T = TypeVar("T")
 ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ParkingChange:
+    position: int
+    parked_id: UUID
+    application_id: str
+    open: bool
 
 
 def now() -> datetime:
@@ -130,6 +139,31 @@ class InboundRecords:
     def open_parked(self) -> list[ParkedMessage]:
         parked = [self._get(e.originator_id) for e in self._created(ParkedMessage.Parked.TOPIC)]
         return [p for p in parked if p.open]
+
+    def parked(self, parked_id_: UUID) -> ParkedMessage | None:
+        return self._get(parked_id_)
+
+    def parking_events(self, after: int) -> list[ParkingChange]:
+        """What happened to parked messages after log position ``after``, in log order."""
+        topics = [ParkedMessage.Parked.TOPIC, ParkedMessage.Reparked.TOPIC,
+                  ParkedMessage.Released.TOPIC]
+        changes, apps = [], {}
+        position = after
+        while True:
+            notes = self.towns.recorder.select_notifications(
+                start=position, limit=1000, topics=topics, inclusive_of_start=False)
+            if not notes:
+                return changes
+            for note in notes:
+                event = self.towns.mapper.to_domain_event(note)
+                key = event.originator_id
+                if isinstance(event, ParkedMessage.Parked):
+                    apps[key] = event.application_id
+                app = apps.get(key) or self._get(key).application_id
+                apps[key] = app
+                opened = not isinstance(event, ParkedMessage.Released)
+                changes.append(ParkingChange(note.id, key, app, opened))
+            position = notes[-1].id
 
     def _created(self, topic: str):
         return self.towns.events_with_topics([topic])

@@ -49,6 +49,8 @@ def decode(body: bytes) -> Any:
         raise Malformed(f"the message is not UTF-8: {error.reason} at byte {error.start}") from None
     try:
         return json.loads(text)
+    except RecursionError:
+        raise Malformed("the message nests too deeply to be read") from None
     except json.JSONDecodeError as error:
         raise Malformed(
             f"the message is not JSON: {error.msg} at line {error.lineno} column {error.colno}"

@@ -107,6 +107,8 @@ class Consumer:
             channel = self._open_channel(connection)
             self.backoff.reset()
             log.info("consuming %s", t.QUEUE)
+            # Dead letters of parked messages that the last connection failed to deliver.
+            self._publish(connection, channel, list(self.inbound.unsent.values()))
             while not self._stopping and not self._cancelled:
                 connection.process_data_events(time_limit=self._wait())
                 if self._batch_due():
@@ -169,16 +171,17 @@ class Consumer:
     def _run_batch(self, connection: pika.BlockingConnection, channel) -> None:
         batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size :]
         letters = self._in_background(connection, self.inbound.apply, batch)
-        self._publish(channel, letters)
+        self._publish(connection, channel, letters)
         channel.basic_ack(batch[-1].delivery_tag, multiple=True)
 
     def _sweep(self, connection: pika.BlockingConnection, channel) -> None:
         self._last_sweep = time.monotonic()
         if self.inbound.parked:
-            self._publish(channel, self._in_background(connection, self.inbound.expire))
+            self._publish(connection, channel, self._in_background(connection, self.inbound.expire))
 
-    def _publish(self, channel, letters: list[DeadLetterOut]) -> None:
-        """Each dead letter is confirmed by the broker before anything is acknowledged."""
+    def _publish(self, connection: pika.BlockingConnection, channel, letters: list[DeadLetterOut]) -> None:
+        """Each dead letter is confirmed by the broker before anything is acknowledged, and
+        before the parked messages behind them are released."""
         for letter in letters:
             channel.basic_publish(
                 t.DEAD_EXCHANGE,
@@ -192,6 +195,8 @@ class Consumer:
                 ),
                 mandatory=True,
             )
+        if any(letter.parked_id for letter in letters):
+            self._in_background(connection, self.inbound.sent, letters)
 
     def _in_background(self, connection: pika.BlockingConnection, work: Callable, *args: Any) -> Any:
         """Runs ``work`` in a thread while this thread services the connection (heartbeats,

@@ -56,6 +56,7 @@ class DeadLetterOut:
     routing_key: str
     content_type: str | None
     headers: dict
+    parked_id: UUID | None = None  # the parked message it ends, released once the broker confirms
 
 
 class Inbound:
@@ -73,9 +74,29 @@ class Inbound:
         self.window = timedelta(seconds=reorder_window)
         self.service_user = service_user
         self.parked: dict[UUID, list[ParkedMessage]] = {}
+        self.unsent: dict[UUID, DeadLetterOut] = {}
+        """Parked messages dead-lettered but not yet confirmed by the broker. They were
+        acknowledged when parked, so their records stay open until ``sent``: a lost connection
+        sends them again on the next one, a crash dead-letters them again on restart."""
         self.applied = 0
-        for parked in records.open_parked():
-            self.parked.setdefault(UUID(parked.application_id), []).append(parked)
+        self._parked_seen = 0  # log position up to which parking records were read
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reads the parking records written since the last look, by this process or another
+        (a hot standby becomes active with an up-to-date list)."""
+        for event in self.records.parking_events(self._parked_seen):
+            self._parked_seen = max(self._parked_seen, event.position)
+            app_id, key = UUID(event.application_id), event.parked_id
+            waiting = [p for p in self.parked.get(app_id, []) if p.id != key]
+            current = self.records.parked(key) if event.open else None
+            if current is not None and current.open:
+                waiting.append(current)
+                waiting.sort(key=lambda p: p.first_seen)
+            if waiting:
+                self.parked[app_id] = waiting
+            else:
+                self.parked.pop(app_id, None)
 
     @property
     def parked_count(self) -> int:
@@ -110,10 +131,16 @@ class Inbound:
     def principal(self, delivery: Delivery) -> Principal | None:
         """The AMQP ``user_id`` (checked by RabbitMQ) names the principal; a re-drive by the
         service's own user carries the original in ``x-towns-user-id``."""
-        user = delivery.user_id
-        if user and user == self.service_user and delivery.headers.get(t.USER_ID):
-            user = delivery.headers[t.USER_ID]
+        user = self._original_user(delivery)
         return self.config.by_amqp_user(user) if user else None
+
+    def _redriven(self, delivery: Delivery) -> bool:
+        """Sent by the service's own user: only then are the x-towns-* headers believed."""
+        return bool(self.service_user) and delivery.user_id == self.service_user
+
+    def _header(self, delivery: Delivery, name: str) -> str | None:
+        value = delivery.headers.get(name) if self._redriven(delivery) else None
+        return value if isinstance(value, str) and value else None
 
     def _alone(self, body: bytes, principal: Principal | None) -> Outcome | DomainError:
         try:
@@ -127,19 +154,19 @@ class Inbound:
             return _Internal(f"the service failed on this message: {type(error).__name__}")
 
     def _first_seen(self, delivery: Delivery) -> datetime:
-        seen = delivery.headers.get(t.FIRST_SEEN)
+        seen = self._header(delivery, t.FIRST_SEEN)
         try:
-            return datetime.fromisoformat(seen) if seen else utcnow()
+            first = datetime.fromisoformat(seen) if seen else None
         except (TypeError, ValueError):
-            return utcnow()
+            first = None
+        # A time without an offset cannot be compared with now: it would stop every sweep.
+        return first if first is not None and first.utcoffset() is not None else utcnow()
 
     def _original_user(self, delivery: Delivery) -> str | None:
-        if delivery.user_id == self.service_user and delivery.headers.get(t.USER_ID):
-            return delivery.headers[t.USER_ID]
-        return delivery.user_id
+        return self._header(delivery, t.USER_ID) or delivery.user_id
 
     def _routing_key(self, delivery: Delivery) -> str:
-        return delivery.headers.get(t.ROUTING_KEY) or delivery.routing_key
+        return self._header(delivery, t.ROUTING_KEY) or delivery.routing_key
 
     def _dead(self, delivery: Delivery, error: DomainError) -> DeadLetterOut:
         first_seen = self._first_seen(delivery)
@@ -187,13 +214,14 @@ class Inbound:
     def expire(self, now: datetime | None = None) -> list[DeadLetterOut]:
         """Dead-letters parked messages whose window has passed, after one last try."""
         now = now or utcnow()
+        self.refresh()
         out = self.retry(list(self.parked))
         for app_id, waiting in list(self.parked.items()):
             for parked in list(waiting):
                 if parked.first_seen + self.window <= now:
                     result = self._try(parked)
                     if isinstance(result, Outcome):
-                        self._release(app_id, parked, "applied")
+                        self._release(app_id, parked, "duplicate" if result.duplicate else "applied")
                     else:
                         out.append(self._dead_parked(app_id, parked, result))
         return out
@@ -204,6 +232,9 @@ class Inbound:
 
     def _release(self, app_id: UUID, parked: ParkedMessage, outcome: str, code: str | None = None) -> None:
         self.records.release(parked.id, outcome, code)
+        self._forget(app_id, parked)
+
+    def _forget(self, app_id: UUID, parked: ParkedMessage) -> None:
         waiting = self.parked.get(app_id, [])
         waiting[:] = [p for p in waiting if p.id != parked.id]
         if not waiting:
@@ -214,9 +245,17 @@ class Inbound:
         message_id = None if parked.key.startswith("sha256:") else parked.key
         self.records.dead_letter(parked.key, message_id, error.code, error.message, body,
                                  parked.user_id, parked.routing_key, parked.first_seen)
-        self._release(app_id, parked, "dead_lettered", error.code)
-        return _letter(body, message_id, parked.routing_key, "application/json", error.code,
-                       error.message, parked.user_id, parked.first_seen)
+        self._forget(app_id, parked)  # released in the records once the broker has it: ``sent``
+        letter = _letter(body, message_id, parked.routing_key, "application/json", error.code,
+                         error.message, parked.user_id, parked.first_seen, parked.id)
+        self.unsent[parked.id] = letter
+        return letter
+
+    def sent(self, letters: Sequence[DeadLetterOut]) -> None:
+        """The broker confirmed these dead letters: the parked messages behind them are released."""
+        for letter in letters:
+            if letter.parked_id is not None and self.unsent.pop(letter.parked_id, None):
+                self.records.release(letter.parked_id, "dead_lettered", letter.headers[t.ERROR])
 
 
 class _Internal(DomainError):
@@ -232,6 +271,7 @@ def _letter(
     detail: str,
     user_id: str | None,
     first_seen: datetime,
+    parked_id: UUID | None = None,
 ) -> DeadLetterOut:
     headers = {
         t.ERROR: code,
@@ -241,4 +281,4 @@ def _letter(
     }
     if user_id:
         headers[t.USER_ID] = user_id
-    return DeadLetterOut(body, message_id, routing_key, content_type, headers)
+    return DeadLetterOut(body, message_id, routing_key, content_type, headers, parked_id)

@@ -1,0 +1,278 @@
+"""``adapters.amqp.inbound.Inbound`` with plain ``Delivery`` values on the in-memory store: group
+commit, dead letters, parking and retry-on-change, expiry after the reorder window, and the
+principal of a re-driven message. No broker: what it would publish is what ``apply`` answers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from adapters.amqp import topology as t
+from adapters.amqp.inbound import Delivery, Inbound
+from adapters.inbound_records import InboundRecords
+from domain.applications import application_id
+from domain.inbox import InboxMessage, inbox_id
+from tests.factories import CALL, encode, envelope
+
+WINDOW = 60
+SERVICE = "towns-service"
+
+
+@pytest.fixture
+def inbound(memory_towns, config) -> Inbound:
+    return Inbound(memory_towns, config, InboundRecords(memory_towns), WINDOW, service_user=SERVICE)
+
+
+def delivery(value: dict | bytes, user: str | None, tag: int = 0, **headers) -> Delivery:
+    body = value if isinstance(value, bytes) else encode(value)
+    message_id = None if isinstance(value, bytes) else value["message_id"]
+    routing_key = "unknown" if isinstance(value, bytes) else value["type"]
+    return Delivery(body, message_id, user, routing_key, dict(headers), "application/json", tag)
+
+
+def submitted(ref: str = "SD-2017-001", mid: str | None = None) -> Delivery:
+    return delivery(envelope("application.submitted", ref, message_id=mid), "shunde-applicant")
+
+
+def city(type_: str, ref: str = "SD-2017-001", mid: str | None = None) -> Delivery:
+    return delivery(envelope(type_, ref, message_id=mid), "shunde-city")
+
+
+def province(type_: str, ref: str = "SD-2017-001", mid: str | None = None) -> Delivery:
+    return delivery(envelope(type_, ref, message_id=mid), "province")
+
+
+def history(inbound: Inbound, ref: str = "SD-2017-001") -> list[str]:
+    records = inbound.towns.recorder.select_events(application_id(CALL, ref))
+    return [inbound.towns.mapper.to_domain_event(r).EVENT_TYPE for r in records]
+
+
+def counting_saves(inbound: Inbound) -> list[int]:
+    """Records how many aggregates each save of the service carried."""
+    saves: list[int] = []
+    save = inbound.towns.save
+
+    def counted(*aggregates, **kwargs):
+        saves.append(len(aggregates))
+        return save(*aggregates, **kwargs)
+
+    inbound.towns.save = counted
+    return saves
+
+
+# -- group commit ---------------------------------------------------------------------------
+
+
+def test_a_batch_is_applied_in_order_and_saved_in_one_transaction(inbound):
+    # Given the whole path to recommendation of two applications, in one batch
+    batch = [submitted("SD-2017-001"), submitted("SD-2017-002"),
+             city("application.city_verified", "SD-2017-001"),
+             city("application.city_verified", "SD-2017-002"),
+             city("application.recommended", "SD-2017-001")]
+    saves = counting_saves(inbound)
+    # When it is applied
+    letters = inbound.apply(batch)
+    # Then nothing is dead-lettered, and one save carried two applications and five markers
+    assert letters == []
+    assert saves == [7]
+    assert inbound.applied == 5
+    assert history(inbound, "SD-2017-001") == [
+        "application.submitted", "application.city_verified", "application.recommended"]
+    assert history(inbound, "SD-2017-002") == ["application.submitted", "application.city_verified"]
+
+
+def test_a_refused_message_is_dead_lettered_alone_and_the_rest_commit(inbound):
+    foreign = delivery(envelope("application.city_verified", city="foshan", message_id="m-foreign"),
+                       "foshan-city")
+    letters = inbound.apply([submitted(mid="m-1"), foreign, city("application.city_verified")])
+    assert [(x.message_id, x.headers[t.ERROR]) for x in letters] == [("m-foreign", "forbidden")]
+    assert history(inbound) == ["application.submitted", "application.city_verified"]
+    [record] = inbound.records.dead_letters()
+    assert (record.message_id, record.code, record.user_id) == ("m-foreign", "forbidden", "foshan-city")
+
+
+def test_a_poison_message_fails_alone_and_does_not_stop_the_batch(inbound):
+    # Given a body Python's JSON parser cannot decode without blowing its stack
+    poison = delivery(b"[" * 100_000 + b"]" * 100_000, "shunde-applicant")
+    # When it sits between two good messages
+    letters = inbound.apply([submitted(), poison, city("application.city_verified")])
+    # Then only it is dead-lettered, and the good ones are applied in order
+    assert [x.body for x in letters] == [poison.body]
+    # (the contract's code would be `malformed`: see adapters/ingest.py, decode)
+    assert letters[0].headers[t.ERROR] in ("internal_error", "malformed")
+    assert history(inbound) == ["application.submitted", "application.city_verified"]
+
+
+def test_duplicates_in_a_batch_and_across_batches_record_once(inbound):
+    first = submitted(mid="m-1")
+    # the same envelope with keys in another order is the same message
+    shuffled = delivery(dict(reversed(list(envelope("application.submitted", message_id="m-1").items()))),
+                        "shunde-applicant")
+    assert inbound.apply([first, first, shuffled]) == []
+    assert inbound.apply([first]) == []
+    assert inbound.applied == 1
+    assert history(inbound) == ["application.submitted"]
+
+
+def test_another_body_under_an_applied_id_is_a_conflict_kept_as_evidence(inbound):
+    original = envelope("application.submitted", message_id="m-1")
+    inbound.apply([delivery(original, "shunde-applicant")])
+    other = {**original, "payload": {**original["payload"], "town_name": "Lecong Town"}}
+    [letter] = inbound.apply([delivery(other, "shunde-applicant")])
+    assert (letter.message_id, letter.headers[t.ERROR]) == ("m-1", "idempotency_conflict")
+    marker = inbound.towns.repository.get(inbox_id("m-1"))
+    assert marker.conflicts == 1
+    events = [inbound.towns.mapper.to_domain_event(r)
+              for r in inbound.towns.recorder.select_events(inbox_id("m-1"))]
+    assert isinstance(events[-1], InboxMessage.ConflictSeen)
+    assert events[-1].body["payload"]["town_name"] == "Lecong Town"
+    assert inbound.towns.application(CALL, "SD-2017-001").town_name == original["payload"]["town_name"]
+
+
+# -- parking ----------------------------------------------------------------------------------
+
+
+def test_an_early_message_is_parked_and_applied_when_its_application_changes(inbound):
+    inbound.apply([submitted()])
+    # Given a recommendation that arrives before the city's verification
+    assert inbound.apply([city("application.recommended", mid="m-rec")]) == []
+    [parked] = inbound.records.open_parked()
+    assert (parked.key, parked.code) == ("m-rec", "invalid_transition")
+    assert inbound.parked_count == 1
+    # When the verification arrives
+    assert inbound.apply([city("application.city_verified")]) == []
+    # Then the recommendation follows it, and the parked record is released as applied
+    assert history(inbound) == [
+        "application.submitted", "application.city_verified", "application.recommended"]
+    assert inbound.parked_count == 0 and inbound.records.open_parked() == []
+    assert inbound.towns.repository.get(parked.id).released_as == "applied"
+
+
+def test_messages_parked_in_any_order_are_applied_in_life_cycle_order(inbound):
+    # Given a recommendation and a verification, both before their submission
+    inbound.apply([city("application.recommended")])
+    inbound.apply([city("application.city_verified")])
+    assert {p.code for p in inbound.records.open_parked()} == {"unknown_application"}
+    # When the submission arrives, Then both follow in the order the life cycle allows
+    inbound.apply([submitted()])
+    assert history(inbound) == [
+        "application.submitted", "application.city_verified", "application.recommended"]
+    assert inbound.applied == 3
+
+
+def test_an_early_message_in_the_same_batch_as_its_predecessor_is_applied_after_it(inbound):
+    letters = inbound.apply([submitted(), city("application.recommended"),
+                             city("application.city_verified")])
+    assert letters == []
+    assert history(inbound) == [
+        "application.submitted", "application.city_verified", "application.recommended"]
+
+
+def test_parked_messages_survive_a_restart(inbound, memory_towns, config):
+    inbound.apply([city("application.city_verified")])
+    restarted = Inbound(memory_towns, config, InboundRecords(memory_towns), WINDOW, SERVICE)
+    assert restarted.parked_count == 1
+    restarted.apply([submitted()])
+    assert history(restarted) == ["application.submitted", "application.city_verified"]
+
+
+# -- expiry -------------------------------------------------------------------------------------
+
+
+def test_a_parked_message_is_dead_lettered_with_its_last_code_after_the_window(inbound):
+    inbound.apply([city("application.city_verified", mid="m-early")])
+    [parked] = inbound.records.open_parked()
+    # Before the window has passed nothing happens
+    assert inbound.expire(now=parked.first_seen + timedelta(seconds=WINDOW - 1)) == []
+    assert inbound.parked_count == 1
+    # Its application appears meanwhile, in a state that still refuses it
+    inbound.apply([submitted(), delivery(envelope("application.withdrawn"), "shunde-applicant")])
+    # After the window it is dead-lettered with the code of its last try
+    [letter] = inbound.expire(now=parked.first_seen + timedelta(seconds=WINDOW))
+    assert (letter.message_id, letter.headers[t.ERROR]) == ("m-early", "invalid_transition")
+    assert "withdrawn" in letter.headers[t.DETAIL]
+    assert letter.headers[t.USER_ID] == "shunde-city"
+    assert letter.headers[t.ROUTING_KEY] == "application.city_verified"
+    assert datetime.fromisoformat(letter.headers[t.FIRST_SEEN]) == parked.first_seen
+    [record] = inbound.records.dead_letters()
+    assert (record.key, record.code, record.attempts) == ("m-early", "invalid_transition", 1)
+    assert inbound.parked_count == 0
+
+
+def test_an_expired_message_stays_parked_in_the_records_until_the_broker_has_its_letter(
+    inbound, memory_towns, config
+):
+    inbound.apply([city("application.city_verified", mid="m-early")])
+    [parked] = inbound.records.open_parked()
+    later = parked.first_seen + timedelta(seconds=WINDOW + 1)
+    [letter] = inbound.expire(now=later)
+    # Given the letter was not confirmed (a lost connection, a crash): it is still owed
+    assert list(inbound.unsent.values()) == [letter]
+    assert [p.key for p in inbound.records.open_parked()] == ["m-early"]
+    # a restart dead-letters it again, without counting another attempt
+    restarted = Inbound(memory_towns, config, InboundRecords(memory_towns), WINDOW, SERVICE)
+    [again] = restarted.expire(now=later)
+    assert (again.body, again.headers) == (letter.body, letter.headers)
+    # When the broker confirms it, Then the parked record is released as dead-lettered
+    restarted.sent([again])
+    assert restarted.unsent == {} and inbound.records.open_parked() == []
+    assert memory_towns.repository.get(parked.id).released_as == "dead_lettered"
+    [record] = inbound.records.dead_letters()
+    assert record.attempts == 1
+
+
+def test_an_expired_message_that_now_fits_is_applied_not_dead_lettered(inbound):
+    inbound.apply([city("application.city_verified")])
+    [parked] = inbound.records.open_parked()
+    # the submission was recorded by another path (HTTP), so no delivery told the consumer
+    from adapters.ingest import ingest
+    ingest(inbound.towns, submitted().body, inbound.config.principals["shunde-applicant"])
+    assert inbound.expire(now=parked.first_seen + timedelta(seconds=WINDOW)) == []
+    assert history(inbound) == ["application.submitted", "application.city_verified"]
+
+
+# -- who sent it --------------------------------------------------------------------------------
+
+
+def test_a_redrive_by_the_service_user_acts_as_the_original_user(inbound):
+    first_seen = "2017-03-10T09:30:00+08:00"
+    redriven = delivery(envelope("application.submitted", message_id="m-1"), SERVICE,
+                        **{t.USER_ID: "shunde-applicant", t.ROUTING_KEY: "application.submitted",
+                           t.FIRST_SEEN: first_seen})
+    assert inbound.apply([redriven]) == []
+    assert inbound.towns.application(CALL, "SD-2017-001").owner == "shunde-applicant"
+    # and a re-driven message refused again keeps its original user and first-seen time
+    bad = delivery(envelope("application.city_verified", city="foshan", message_id="m-2"), SERVICE,
+                   **{t.USER_ID: "foshan-city", t.FIRST_SEEN: first_seen})
+    [letter] = inbound.apply([bad])
+    assert letter.headers[t.ERROR] == "forbidden"
+    assert (letter.headers[t.USER_ID], letter.headers[t.FIRST_SEEN]) == ("foshan-city", first_seen)
+
+
+def test_only_the_service_user_may_name_another_user_in_the_header(inbound):
+    # a city's user claiming to re-drive as the applicant is still the city
+    forged = delivery(envelope("application.submitted", message_id="m-1"), "shunde-city",
+                      **{t.USER_ID: "shunde-applicant"})
+    [letter] = inbound.apply([forged])
+    assert letter.headers[t.ERROR] == "forbidden"
+    assert letter.headers[t.USER_ID] == "shunde-city"
+    # the service user without the header is no principal at all
+    [letter] = inbound.apply([delivery(envelope("application.submitted", message_id="m-2"), SERVICE)])
+    assert letter.headers[t.ERROR] == "unauthenticated"
+    assert history(inbound) == []
+
+
+def test_a_first_seen_header_without_an_offset_is_not_trusted(inbound):
+    # Given an early message whose publisher set a naive first-seen time
+    naive = city("application.city_verified", mid="m-naive")
+    naive = Delivery(naive.body, naive.message_id, naive.user_id, naive.routing_key,
+                     {t.FIRST_SEEN: "2017-03-10T09:30:00"}, naive.content_type)
+    inbound.apply([naive])
+    # Then it is parked as first seen now, and the sweep can still compare it with the window
+    [parked] = inbound.records.open_parked()
+    assert parked.first_seen.utcoffset() is not None
+    assert abs(parked.first_seen - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert inbound.expire() == []
+    [letter] = inbound.expire(now=parked.first_seen + timedelta(seconds=WINDOW))
+    assert datetime.fromisoformat(letter.headers[t.FIRST_SEEN]).utcoffset() is not None
