@@ -393,20 +393,24 @@ class Towns(EventSourcedApplication):
 
     # -- the deadline ------------------------------------------------------------------------
 
-    def check_deadline(self, call_id: str, as_of: datetime) -> DeadlineRun:
+    def check_deadline(
+        self, call_id: str, as_of: datetime, candidates: Sequence[UUID] | None = None
+    ) -> DeadlineRun:
         """Lapses every application of the call short of the condition at the cutoff.
 
-        Does nothing before cutoff + grace; running it again changes nothing.
+        Does nothing before cutoff + grace; running it again changes nothing. ``candidates``
+        narrows the applications loaded to those a caught-up read model says may be short
+        (meeting the condition is permanent, so the others need no look); without it every
+        application of the call is loaded. Applications first recorded while the check ran are
+        checked after it is recorded, so none slips between the two.
         """
         call = self.call(call_id)
         if as_of < call.check_due_at:
             return DeadlineRun(call.id, as_of, due=False)
         first_run = self.checked_at(call) is None
-        checked, lapsed = 0, []
-        ids = list(self.application_ids(call.id))
-        for start in range(0, len(ids), CHECK_CHUNK):
-            c, found = self._check_chunk(call, ids[start : start + CHECK_CHUNK], as_of)
-            checked, lapsed = checked + c, lapsed + found
+        start = self.recorder.max_notification_id() or 0
+        ids = list(self.application_ids(call.id)) if candidates is None else list(candidates)
+        checked, lapsed = self._check_ids(call, ids, as_of)
         if first_run:
             try:
                 self.save(
@@ -414,7 +418,16 @@ class Towns(EventSourcedApplication):
                 )
             except IntegrityError:
                 first_run = False  # another run recorded it first
-        return DeadlineRun(call.id, as_of, True, checked, sorted(lapsed), first_run)
+        late = list(self.application_ids(call.id, after=start))
+        more, found = self._check_ids(call, late, as_of)
+        return DeadlineRun(call.id, as_of, True, checked + more, sorted(lapsed + found), first_run)
+
+    def _check_ids(self, call: Call, ids: Sequence[UUID], as_of: datetime) -> tuple[int, list[str]]:
+        checked, lapsed = 0, []
+        for start in range(0, len(ids), CHECK_CHUNK):
+            c, found = self._check_chunk(call, ids[start : start + CHECK_CHUNK], as_of)
+            checked, lapsed = checked + c, lapsed + found
+        return checked, lapsed
 
     def _check_chunk(
         self, call: Call, ids: Sequence[UUID], as_of: datetime
@@ -476,9 +489,10 @@ class Towns(EventSourcedApplication):
             self._checked_at[check_id] = check.ran_at
         return self._checked_at[check_id]
 
-    def application_ids(self, call_id: str) -> Iterator[UUID]:
-        """The ids of the call's applications, in the order they were first recorded."""
-        for event in self.events_with_topics([Application.Submitted.TOPIC]):
+    def application_ids(self, call_id: str, after: int = 0) -> Iterator[UUID]:
+        """The ids of the call's applications, in the order they were first recorded (those
+        first recorded after log position ``after``)."""
+        for event in self.events_with_topics([Application.Submitted.TOPIC], after):
             if event.data["call_id"] == call_id:
                 yield event.originator_id
 

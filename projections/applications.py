@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
+from uuid import UUID
 
 from domain import deadline as dl
 from domain import lifecycle as lc
@@ -80,8 +82,6 @@ def with_outcome(state: dict, checked: bool) -> dict:
 
 
 def _receipts(state: dict) -> list[dict]:
-    from datetime import datetime
-
     return [{**r, "occurred_at": datetime.fromisoformat(r["occurred_at"])} for r in state["receipts"]]
 
 
@@ -205,3 +205,19 @@ class DeadlineReport(ApplicationRows):
 
     def next_names(self) -> dict[str, str]:
         return {k: f"{v}__next" for k, v in self.live_names().items()}
+
+
+def deadline_candidates(tx: Tx, call_id: str, cutoff: datetime) -> list[UUID]:
+    """Applications of the call the deadline report shows open and short of the condition at
+    the cutoff: all the deadline check needs to load (the others met it, for good)."""
+    rows = tx.all("SELECT state FROM deadline_report WHERE call_id = ?", (call_id,))
+    found = []
+    for (text,) in rows:
+        state = json.loads(text)
+        if not dl.subject_to_check(state["status"]):
+            continue
+        recommended = state["recommended_at"]
+        recommended_at = datetime.fromisoformat(recommended) if recommended else None
+        if dl.shortfalls(recommended_at, _receipts(state), cutoff):
+            found.append(UUID(state["app_id"]))
+    return found

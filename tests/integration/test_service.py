@@ -226,3 +226,13 @@ def test_a_repeat_from_another_applicant_of_the_same_city_is_forbidden(desk):
     with refused("forbidden"):
         desk.send("guangzhou-applicant-2", body)
     assert desk.send("guangzhou-applicant", body).duplicate
+
+
+def test_the_deadline_check_loads_only_the_candidates_it_is_given(desk):
+    towns = desk.towns
+    desk.submit("SD-2017-001")
+    desk.submit("SD-2017-002")
+    only = [towns.application(CALL, "SD-2017-002").id]
+    run = towns.check_deadline(CALL, datetime.fromisoformat("2017-04-01T00:00:00+08:00"), only)
+    assert (run.checked, run.lapsed) == (1, ["SD-2017-002"])
+    assert towns.application(CALL, "SD-2017-001").status == "submitted"
