@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from adapters.batch import SHIPPED_BATCH, BatchError
-from adapters.bootstrap import DatabaseUrlError, build_towns, database_url
+from adapters.bootstrap import DatabaseUrlError, build_runtime, build_towns, database_url
 from adapters.config import ConfigError, load_config
 from domain.errors import DomainError
 
@@ -63,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
     consume = commands.add_parser("consume", help="the RabbitMQ consumer of towns.inbound")
     consume.add_argument("--batch-size", type=int, default=_env_int("TOWNS_BATCH_SIZE", 100),
                          help="deliveries per group commit (TOWNS_BATCH_SIZE)")
-    consume.add_argument("--batch-ms", type=int, default=_env_int("TOWNS_BATCH_MS", 50),
+    consume.add_argument("--batch-ms", type=int, default=_env_int("TOWNS_BATCH_MS", 20),
                          help="longest wait to fill a batch, in ms (TOWNS_BATCH_MS)")
     consume.set_defaults(run=run_consume)
 
@@ -93,6 +93,36 @@ def parser() -> argparse.ArgumentParser:
     publish.add_argument("--url", help="RabbitMQ URL (default: TOWNS_AMQP_URL)")
     publish.set_defaults(run=run_publish)
 
+    audit = commands.add_parser("audit", help="check the hash chains; export the audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_commands.add_parser(
+        "verify",
+        help="recompute every application's hash chain and the whole log's chain",
+        description=(
+            "Catches the audit projection up, then recomputes every application's hash chain "
+            "and the chain over the whole notification log against the audit trail and its "
+            "checkpoints. Prints a summary; exits 0 when intact, 1 naming the first break."
+        ),
+    )
+    verify.add_argument("--json", action="store_true",
+                        help='print {"ok", "events_checked", "first_break", ...} as JSON')
+    verify.set_defaults(run=run_audit_verify)
+    export = audit_commands.add_parser(
+        "export",
+        help="a call's audit trail, checkable offline",
+        description=(
+            "Writes every application event of the call in log order with the last checkpoint "
+            "of the log's chain. JSON: {call_id, exported_at, checkpoint, chain_head, events}. "
+            "CSV: a header row, one row per event, and a final comment line '# checkpoint "
+            "position=... chain_hash=... ...; chain_head ...; call_id=...; exported_at=...'. "
+            "How to check it offline: see adapters/audit_export.py."
+        ),
+    )
+    export.add_argument("--call", required=True, metavar="CALL")
+    export.add_argument("--format", required=True, choices=("csv", "json"))
+    export.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
+    export.set_defaults(run=run_audit_export)
+
     dead = commands.add_parser("dead-letters", help="inspect and re-drive dead letters")
     dead_commands = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
     listing = dead_commands.add_parser(
@@ -119,7 +149,62 @@ def parser() -> argparse.ArgumentParser:
     chosen.add_argument("--all", action="store_true", help="every open dead letter")
     requeue.add_argument("--by", metavar="NAME", help="who re-drives them (default: the OS user name)")
     requeue.set_defaults(run=run_dead_letters_requeue)
+    _worker_parsers(commands)
     return top
+
+
+def _worker_parsers(commands) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="the dramatiq workers (deadline checks, projections)",
+        description=(
+            "Consumes the actors' queues (towns.projections, towns.deadlines): on RabbitMQ with "
+            "TOWNS_AMQP_URL, else in this process. Every --tick seconds it runs the deadline "
+            "scheduler (checks due and not done are sent; the first beat catches up the ones "
+            "that came due while nothing ran) and nudges every projection to catch up. "
+            "SIGTERM or SIGINT finishes the messages in hand and exits 0."
+        ),
+    )
+    worker.add_argument("--tick", type=_seconds, default=5.0, metavar="SECONDS",
+                        help="seconds between scheduler ticks and catch-up nudges (default 5)")
+    worker.add_argument("--threads", type=int, default=4,
+                        help="worker threads on RabbitMQ (default 4; the embedded worker has 1)")
+    worker.set_defaults(run=run_worker)
+
+    views = commands.add_parser("projections", help="how far each read model is behind; rebuild")
+    view_commands = views.add_subparsers(dest="projections_command", required=True, metavar="ACTION")
+    status = view_commands.add_parser("status", help="each projection's position, the log's head, the lag")
+    status.set_defaults(run=run_projections_status)
+    rebuild = view_commands.add_parser(
+        "rebuild", help="rebuild a projection (all when no NAME) from zero beside the live one, then switch"
+    )
+    rebuild.add_argument("name", nargs="?", metavar="NAME")
+    rebuild.set_defaults(run=run_projections_rebuild)
+
+    deadlines = commands.add_parser("deadlines", help="the deadline check")
+    deadline_commands = deadlines.add_subparsers(dest="deadlines_command", required=True, metavar="ACTION")
+    check = deadline_commands.add_parser(
+        "check",
+        help="run a call's deadline check now",
+        description=(
+            "Runs the call's deadline check as of --as-of (default: now): every open "
+            "application short of the condition at the cutoff lapses. Before cutoff + grace "
+            "it is not due and changes nothing; running it again changes nothing."
+        ),
+    )
+    check.add_argument("--call", required=True, metavar="CALL")
+    check.add_argument("--as-of", type=instant, metavar="T", help="an ISO 8601 instant with an offset")
+    check.set_defaults(run=run_deadlines_check)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"a tick is a number of seconds > 0, not {text!r}")
+    return value
 
 
 def _rate(text: str) -> float:
@@ -157,11 +242,16 @@ def run_consume(args: argparse.Namespace) -> None:
         raise Failure("TOWNS_AMQP_URL is not set: the consumer needs RabbitMQ")
     _log_to_stderr()
     config = load_config()
-    towns = build_towns(config)
+    runtime = build_runtime(config, amqp_url=url)  # its service nudges the projections per commit
+    towns = runtime.towns
     window = float(os.environ.get("TOWNS_REORDER_WINDOW") or 600)
     user = urlsplit(url).username or "guest"
     inbound = Inbound(towns, config, InboundRecords(towns), window, service_user=unquote(user))
-    sys.exit(Consumer(inbound, url, args.batch_size, args.batch_ms).run())
+    try:
+        code = Consumer(inbound, url, args.batch_size, args.batch_ms).run()
+    finally:
+        runtime.close()
+    sys.exit(code)
 
 
 def run_publish(args: argparse.Namespace) -> None:
@@ -251,8 +341,14 @@ def _log_to_stderr() -> None:
 def run_serve(args: argparse.Namespace) -> None:
     from adapters.http.server import serve
 
+    from adapters.amqp.topology import amqp_url
+
     config = load_config()
-    serve(build_towns(config), config, args.host, args.port, args.threads)
+    runtime = build_runtime(config, amqp_url=amqp_url())  # its service nudges the projections
+    try:
+        serve(runtime.towns, config, args.host, args.port, args.threads)
+    finally:
+        runtime.close()
 
 
 def run_demo(args: argparse.Namespace) -> None:
@@ -262,10 +358,14 @@ def run_demo(args: argparse.Namespace) -> None:
     if args.fresh:
         _remove_sqlite(url)
     config = load_config()
-    towns = build_towns(config, url)
-    print(f"towns demo: {args.batch.name} into {url}")
-    result = run_batch(towns, config, args.batch)
-    report(towns, config, result, sys.stdout)
+    runtime = build_runtime(config, url)  # always the in-process broker and worker
+    try:
+        print(f"towns demo: {args.batch.name} into {url}")
+        result = run_batch(runtime.towns, config, args.batch)
+        runtime.drain()
+        report(runtime, config, result, sys.stdout)
+    finally:
+        runtime.close()
 
 
 def _remove_sqlite(url: str) -> None:
@@ -283,6 +383,145 @@ def run_replay(args: argparse.Namespace) -> None:
     towns = build_towns(config)
     replay = towns.replay(args.call, args.ref, args.as_of, args.known_at, args.version)
     print_replay(replay, args, sys.stdout)
+
+
+def _audit_runner(towns):
+    from projections.audit import AuditTrail
+    from projections.runner import ProjectionRunner
+    from projections.store import ViewStore
+
+    return ProjectionRunner(towns, ViewStore(database_url()), [AuditTrail()])
+
+
+def run_audit_verify(args: argparse.Namespace) -> None:
+    import json
+
+    from adapters.audit import describe, print_summary, verify
+
+    towns = build_towns(load_config())
+    runner = _audit_runner(towns)
+    try:
+        result = verify(towns, runner)
+    finally:
+        runner.store.close()
+        towns.close()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print_summary(result, sys.stdout)
+    if not result["ok"]:
+        raise Failure(f"hash chain broken at {describe(result['first_break'])}")
+
+
+def run_audit_export(args: argparse.Namespace) -> None:
+    from adapters.audit import export, write_csv, write_json
+
+    towns = build_towns(load_config())
+    runner = _audit_runner(towns)
+    try:
+        trail = export(towns, runner, args.call)
+    finally:
+        runner.store.close()
+        towns.close()
+    write = write_csv if args.format == "csv" else write_json
+    if args.out is None:
+        write(trail, sys.stdout)
+        return
+    try:
+        with open(args.out, "w", encoding="utf-8", newline="") as out:
+            write(trail, out)
+    except OSError as error:
+        raise Failure(f"cannot write {args.out}: {error.strerror or error}") from None
+    print(f"exported {len(trail['events'])} events of {args.call} to {args.out}")
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    import threading
+
+    from adapters.amqp.topology import amqp_url
+    from workers.actors import QUEUES
+    from workers.ticker import Ticker
+
+    _log_to_stderr()
+    url = amqp_url()
+    runtime = build_runtime(load_config(), amqp_url=url, consume=True,
+                            threads=args.threads if url else 1)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    where = "RabbitMQ" if url else "the in-process broker"
+    logging.getLogger("towns.worker").info(
+        "towns worker: consuming %s on %s with %d threads; a beat every %gs",
+        ", ".join(QUEUES), where, runtime.worker.worker_threads, args.tick)
+    try:
+        Ticker(runtime.schedule, runtime.nudge, args.tick).run(stop)
+    finally:
+        runtime.close()
+    logging.getLogger("towns.worker").info("towns worker: stopped")
+
+
+def _runner(towns):
+    from adapters.runtime import build_runner
+
+    return build_runner(towns, database_url())
+
+
+def run_projections_status(args: argparse.Namespace) -> None:
+    towns = build_towns(load_config())
+    runner = _runner(towns)
+    try:
+        rows = runner.status()
+    finally:
+        runner.store.close()
+        towns.close()
+    print(f"{'projection':<20}{'position':>12}{'head':>12}{'lag':>10}")
+    for row in rows:
+        print(f"{row.name:<20}{row.position:>12}{row.head:>12}{row.lag:>10}")
+
+
+def run_projections_rebuild(args: argparse.Namespace) -> None:
+    from projections.runner import Busy
+
+    towns = build_towns(load_config())
+    runner = _runner(towns)
+    try:
+        names = [args.name] if args.name else list(runner.projections)
+        for name in names:
+            if name not in runner.projections:
+                raise Failure(f"no projection {name!r} (known: {', '.join(runner.projections)})")
+        for name in names:
+            print(f"rebuilt {name} up to position {runner.rebuild(name)}", flush=True)
+    except Busy as error:
+        raise Failure(str(error)) from None
+    finally:
+        runner.store.close()
+        towns.close()
+
+
+def run_deadlines_check(args: argparse.Namespace) -> None:
+    from datetime import timezone
+
+    from adapters.amqp.topology import amqp_url
+
+    runtime = build_runtime(load_config(), amqp_url=amqp_url())
+    try:
+        call = runtime.towns.call(args.call)
+        now = datetime.now(timezone.utc)
+        run = runtime.towns.check_deadline(call.id, args.as_of or now)
+        if run.due:
+            runtime.schedule.done(call.id, call.cutoff.isoformat(), now)
+            if runtime.embedded:
+                runtime.drain()  # the views show what the check did before this returns
+    finally:
+        runtime.close()
+    if not run.due:
+        print(f"deadline check {call.id} as of {run.as_of.isoformat()}: not due; it runs at "
+              f"{call.check_due_at.isoformat()} (cutoff {call.cutoff.isoformat()} + "
+              f"{call.grace_seconds}s grace)")
+        return
+    again = "" if run.first_run else " (it had run before)"
+    print(f"deadline check {call.id} as of {run.as_of.isoformat()}: {run.checked} open "
+          f"applications checked, {len(run.lapsed)} lapsed: {', '.join(run.lapsed) or '-'}{again}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,7 +55,7 @@ class Consumer:
         inbound: Inbound,
         url: str,
         batch_size: int = 100,
-        batch_ms: int = 50,
+        batch_ms: int = 20,
         sweep_seconds: float = 1.0,
     ) -> None:
         self.inbound = inbound
