@@ -535,7 +535,7 @@ class Towns(EventSourcedApplication):
     ) -> Replay:
         """The history and the state at a point: business time, record time or version."""
         self.call(call_id)
-        stored = self._stored_events(application_id(call_id, ref))
+        stored = self.stored_events(application_id(call_id, ref))
         if not stored:
             raise UnknownApplication(
                 f"application {ref!r} has never been submitted to {call_id}",
@@ -549,9 +549,9 @@ class Towns(EventSourcedApplication):
         return Replay(events, applied, state, outcome, chain_break)
 
     def verify_application(self, call_id: str, ref: str) -> ChainBreak | None:
-        return first_break(self._stored_events(application_id(call_id, ref)))
+        return first_break(self.stored_events(application_id(call_id, ref)))
 
-    def _stored_events(self, aggregate_id: UUID) -> list[Application.Event | Exception]:
+    def stored_events(self, aggregate_id: UUID) -> list[Application.Event | Exception]:
         """Every stored event, decoded; a record that cannot be decoded stands as its error."""
         decoded: list[Application.Event | Exception] = []
         for record in self.recorder.select_events(aggregate_id):

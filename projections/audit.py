@@ -1,0 +1,124 @@
+"""The audit trail: every application event as a row, and a hash chain over the whole log.
+
+``audit_events`` keeps one row per application event (who, when, which message, its hash and
+link); ``audit_applications`` maps each application id to its call and ref, filled from the
+submission, so that every later event can name them. ``audit_chain`` links every notification
+of the log, of every topic (applications, inbox markers, dead letters, deadline checks...), in
+notification order::
+
+    chain_hash = sha256(previous chain_hash + "\\n" + position + "\\n" + topic + "\\n"
+                        + sha256(stored state bytes))         starting from GENESIS
+
+and ``audit_checkpoints`` records the chain every ``CHECKPOINT_EVERY`` notifications. Rows are
+derived from the log alone (times are the events' own), so a rebuild gives the same rows.
+``adapters.audit.verify`` recomputes both chains from the raw log and compares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from domain.applications import Application
+from domain.hashing import GENESIS
+from projections.base import Projection, Recorded
+from projections.store import Tx
+
+CHECKPOINT_EVERY = 1000
+CHUNK = 500
+
+
+def state_digest(state: bytes) -> str:
+    """The SHA-256 of a notification's stored bytes, as the chain records it."""
+    return hashlib.sha256(state).hexdigest()
+
+
+def log_link(previous: str, position: int, topic: str, state_sha256: str) -> str:
+    """The chain hash of one notification, chained after ``previous``."""
+    text = f"{previous}\n{position}\n{topic}\n{state_sha256}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def recorded_at(event: Any) -> str:
+    timestamp = getattr(event, "timestamp", None)
+    return timestamp.isoformat() if timestamp is not None else ""
+
+
+class AuditTrail(Projection):
+    name = "audit"
+    topics = ()  # every notification of the log
+    tables = {
+        "audit_events": """CREATE TABLE IF NOT EXISTS {name} (
+            position BIGINT PRIMARY KEY, app_id TEXT NOT NULL, call_id TEXT NOT NULL,
+            application_ref TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL,
+            actor TEXT NOT NULL, message_id TEXT NOT NULL, occurred_at TEXT NOT NULL,
+            recorded_at TEXT NOT NULL, hash TEXT NOT NULL, prev_hash TEXT NOT NULL)""",
+        "audit_applications": """CREATE TABLE IF NOT EXISTS {name} (
+            app_id TEXT PRIMARY KEY, call_id TEXT NOT NULL, application_ref TEXT NOT NULL,
+            position BIGINT NOT NULL)""",
+        "audit_chain": """CREATE TABLE IF NOT EXISTS {name} (
+            position BIGINT PRIMARY KEY, seq BIGINT NOT NULL, topic TEXT NOT NULL,
+            state_sha256 TEXT NOT NULL, chain_hash TEXT NOT NULL)""",
+        "audit_checkpoints": """CREATE TABLE IF NOT EXISTS {name} (
+            position BIGINT PRIMARY KEY, chain_hash TEXT NOT NULL, events BIGINT NOT NULL,
+            recorded_at TEXT NOT NULL)""",
+    }
+    indexes = {"audit_events": ["call_id, position", "app_id, version"]}
+
+    def apply(self, tx: Tx, names: dict[str, str], batch: Sequence[Recorded]) -> None:
+        head = tx.one(f"SELECT seq, chain_hash FROM {names['audit_chain']} "
+                      "ORDER BY position DESC LIMIT 1")
+        seq, previous = head if head else (0, GENESIS)
+        apps = self._applications(tx, names["audit_applications"], batch)
+        new_apps, events, links, checkpoints = [], [], [], []
+        for recorded in batch:
+            event = recorded.event
+            if isinstance(event, Application.Event):
+                app_id = str(event.originator_id)
+                if isinstance(event, Application.Submitted):
+                    apps[app_id] = (event.data["call_id"], event.data["application_ref"])
+                    new_apps.append((app_id, *apps[app_id], recorded.position))
+                call_id, ref = apps.get(app_id, ("", ""))  # no submission: verify names it
+                events.append(_event_row(recorded.position, app_id, call_id, ref, event))
+            sha = state_digest(recorded.state)
+            seq, previous = seq + 1, log_link(previous, recorded.position, recorded.topic, sha)
+            links.append((recorded.position, seq, recorded.topic, sha, previous))
+            if seq % CHECKPOINT_EVERY == 0:
+                checkpoints.append((recorded.position, previous, seq, recorded_at(event)))
+        tx.executemany(f"INSERT INTO {names['audit_applications']} (app_id, call_id, "
+                       "application_ref, position) VALUES (?, ?, ?, ?)", new_apps)
+        tx.executemany(f"INSERT INTO {names['audit_events']} (position, app_id, call_id, "
+                       "application_ref, version, type, actor, message_id, occurred_at, "
+                       "recorded_at, hash, prev_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       events)
+        tx.executemany(f"INSERT INTO {names['audit_chain']} (position, seq, topic, state_sha256, "
+                       "chain_hash) VALUES (?, ?, ?, ?, ?)", links)
+        tx.executemany(f"INSERT INTO {names['audit_checkpoints']} (position, chain_hash, events, "
+                       "recorded_at) VALUES (?, ?, ?, ?)", checkpoints)
+
+    def _applications(self, tx: Tx, table: str, batch: Sequence[Recorded]) -> dict[str, tuple]:
+        """Call and ref of the batch's applications submitted in earlier batches."""
+        ids = sorted({
+            str(r.event.originator_id) for r in batch
+            if isinstance(r.event, Application.Event)
+            and not isinstance(r.event, Application.Submitted)
+        })
+        apps: dict[str, tuple] = {}
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            for app_id, call_id, ref in tx.all(
+                f"SELECT app_id, call_id, application_ref FROM {table} WHERE app_id IN ({marks})",
+                chunk,
+            ):
+                apps[app_id] = (call_id, ref)
+        return apps
+
+
+def _event_row(position: int, app_id: str, call_id: str, ref: str, event: Any) -> tuple:
+    actor = json.dumps(event.actor, sort_keys=True, ensure_ascii=False)
+    return (position, app_id, call_id, ref, event.originator_version, event.EVENT_TYPE, actor,
+            event.message_id, event.occurred_at.isoformat(), event.timestamp.isoformat(),
+            event.hash, event.prev_hash)
