@@ -92,11 +92,12 @@ def deadline_check(towns, store: ViewStore) -> tuple[int, int, float]:
     return open_apps, len(run.lapsed), time.perf_counter() - start
 
 
-def forget_after(url: str, head: int) -> None:
+def forget_after(towns, url: str, head: int) -> None:
     """Removes what the deadline check appended to the benchmark's own generated log."""
     base, schema = url.split("?schema=")
+    table = towns.recorder.events_table_name
     with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DELETE FROM {schema}.stored_events WHERE notification_id > %s", (head,))
+        conn.execute(f"DELETE FROM {schema}.{table} WHERE notification_id > %s", (head,))
 
 
 def replay_p95(towns, runs: int = 300) -> tuple[float, float]:
@@ -129,7 +130,7 @@ def main() -> None:
     print("\ncatch-up from zero, PostgreSQL (target: each at least 50 % of the raw rate)")
     print(table(rows, ("reader", "events", "seconds", "events/s", "of raw")))
     open_apps, lapsed, seconds = deadline_check(towns, store)
-    forget_after(url, head)  # the generated log stays as it was, for the next run
+    forget_after(towns, url, head)  # the generated log stays as it was, for the next run
     print(f"\ndeadline check over {open_apps:,} applications of the call: {lapsed:,} lapsed "
           f"in {seconds:.1f} s (target under 15 s)")
     p50, p95 = replay_p95(towns)

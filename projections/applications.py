@@ -69,7 +69,7 @@ def fold(state: dict | None, recorded: Recorded, checked: set[str]) -> dict:
         recorded_at=event.timestamp.isoformat(),
         position=recorded.position,
     )
-    return with_outcome(state, state["call_id"] in checked)
+    return state
 
 
 def with_outcome(state: dict, checked: bool) -> dict:
@@ -111,6 +111,8 @@ class ApplicationRows(Projection):
                 continue
             app_id = str(recorded.event.originator_id)
             states[app_id] = fold(states.get(app_id), recorded, checked)
+        for state in states.values():  # once per application and batch, not per event
+            with_outcome(state, state["call_id"] in checked)
         self._save(tx, table, states.values())
 
     def _load(self, tx: Tx, table: str, ids: list[str]) -> dict[str, dict]:

@@ -87,16 +87,16 @@ class AuditTrail(Projection):
             links.append((recorded.position, seq, recorded.topic, sha, previous))
             if seq % CHECKPOINT_EVERY == 0:
                 checkpoints.append((recorded.position, previous, seq, recorded_at(event)))
-        tx.executemany(f"INSERT INTO {names['audit_applications']} (app_id, call_id, "
-                       "application_ref, position) VALUES (?, ?, ?, ?)", new_apps)
-        tx.executemany(f"INSERT INTO {names['audit_events']} (position, app_id, call_id, "
-                       "application_ref, version, type, actor, message_id, occurred_at, "
-                       "recorded_at, hash, prev_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        tx.insert_many(names["audit_applications"],
+                       ("app_id", "call_id", "application_ref", "position"), new_apps)
+        tx.insert_many(names["audit_events"],
+                       ("position", "app_id", "call_id", "application_ref", "version", "type",
+                        "actor", "message_id", "occurred_at", "recorded_at", "hash", "prev_hash"),
                        events)
-        tx.executemany(f"INSERT INTO {names['audit_chain']} (position, seq, topic, state_sha256, "
-                       "chain_hash) VALUES (?, ?, ?, ?, ?)", links)
-        tx.executemany(f"INSERT INTO {names['audit_checkpoints']} (position, chain_hash, events, "
-                       "recorded_at) VALUES (?, ?, ?, ?)", checkpoints)
+        tx.insert_many(names["audit_chain"],
+                       ("position", "seq", "topic", "state_sha256", "chain_hash"), links)
+        tx.insert_many(names["audit_checkpoints"],
+                       ("position", "chain_hash", "events", "recorded_at"), checkpoints)
 
     def _applications(self, tx: Tx, table: str, batch: Sequence[Recorded]) -> dict[str, tuple]:
         """Call and ref of the batch's applications submitted in earlier batches."""

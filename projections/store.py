@@ -52,6 +52,21 @@ class Tx:
         if rows:
             self.connection.cursor().executemany(self._sql(sql), [tuple(r) for r in rows])
 
+    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Plain inserts of many rows: COPY on PostgreSQL (several times faster than
+        statement by statement), executemany on SQLite."""
+        if not rows:
+            return
+        if self.dialect == "postgres":
+            with self.connection.cursor().copy(
+                f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join("?" for _ in columns)
+        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return list(self.execute(sql, params).fetchall())
 
