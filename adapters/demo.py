@@ -1,23 +1,30 @@
 """``towns demo``: the 2017 batch through the ingest path on the embedded default, then a report.
 
-The report shows applications per state and jurisdiction, every refused message with its code
-and detail, the deadline check, and each application's hash chain verified.
+Each commit nudges the projections, which the in-process worker catches up; the report waits
+until they have (``Runtime.drain``). It shows applications per state and jurisdiction, every
+refused message with its code and detail, the deadline check, the deadline report as the
+``deadline_report`` projection has it, and the audit: every application's hash chain and the
+chain over the whole log verified.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from adapters.audit import describe, verify
 from adapters.batch import DeadlineCheckRequest, Message, read_batch
 from adapters.config import Config
+from adapters.runtime import Runtime
 from adapters.ingest import ingest
 from domain import lifecycle as lc
 from domain.errors import DomainError
 from domain.jurisdictions import JURISDICTIONS
-from domain.service import DeadlineRun, Towns
+from domain.deadline_checks import DeadlineRun
+from domain.service import Towns
 
 
 @dataclass
@@ -55,12 +62,15 @@ def _states(towns: Towns, call_id: str) -> Counter:
     return Counter(towns.application_by_id(i).status for i in towns.application_ids(call_id))
 
 
-def report(towns: Towns, config: Config, result: DemoResult, out: TextIO) -> None:
+def report(runtime: Runtime, config: Config, result: DemoResult, out: TextIO) -> None:
+    towns = runtime.towns
     for call in config.calls.values():
         _pipeline(towns, call.id, out)
     _deadline(towns, result, out)
+    for call in config.calls.values():
+        _deadline_report(runtime, call.id, out)
     _refusals(result, out)
-    _audit(towns, config, out)
+    _audit(runtime, out)
 
 
 def _pipeline(towns: Towns, call_id: str, out: TextIO) -> None:
@@ -116,15 +126,33 @@ def _refusals(result: DemoResult, out: TextIO) -> None:
         )
 
 
-def _audit(towns: Towns, config: Config, out: TextIO) -> None:
-    checked = broken = events = 0
-    for call in config.calls.values():
-        for app_id in towns.application_ids(call.id):
-            app = towns.application_by_id(app_id)
-            checked += 1
-            events += app.version
-            if towns.verify_application(app.call_id, app.application_ref) is not None:
-                broken += 1
-                print(f"  chain broken: {app.application_ref}", file=out)
-    verdict = "intact" if broken == 0 else f"{broken} broken"
-    print(f"\naudit: {checked} application hash chains over {events} events: {verdict}", file=out)
+def _deadline_report(runtime: Runtime, call_id: str, out: TextIO) -> None:
+    """The deadline report as its projection has it: outcomes, then the evidence."""
+    with runtime.store.transaction() as tx:
+        rows = tx.all("SELECT application_ref, deadline_outcome, detail, state FROM "
+                      "deadline_report WHERE call_id = ? ORDER BY application_ref", (call_id,))
+    if not rows:
+        return
+    counts = Counter(outcome for _, outcome, _, _ in rows)
+    print(f"\ndeadline report {call_id} (projection): "
+          + ", ".join(f"{o} {n}" for o, n in sorted(counts.items())), file=out)
+    for ref, outcome, detail, state in rows:
+        if outcome == "lapsed":
+            print(f"  lapsed      {ref}: {detail}", file=out)
+    for ref, outcome, detail, state in rows:
+        if outcome == "reinstated":
+            evidence = (json.loads(state).get("reinstated") or {}).get("evidence", "-")
+            print(f"  reinstated  {ref}: {detail} (evidence: message {evidence})", file=out)
+
+
+def _audit(runtime: Runtime, out: TextIO) -> None:
+    result = verify(runtime.towns, runtime.runner)
+    chains = " ".join(found["chain"] for found in result["breaks"])
+    print(f"\naudit: {result['applications_checked']} application hash chains over "
+          f"{result['application_events_checked']} events: "
+          f"{'BROKEN' if 'application' in chains else 'intact'}", file=out)
+    print(f"audit: the log's hash chain over {result['events_checked']} notifications up to "
+          f"position {result['position']}, {result['checkpoints_checked']} checkpoints: "
+          f"{'BROKEN' if 'log' in chains else 'intact'}", file=out)
+    for found in result["breaks"]:
+        print(f"  {found['chain']} chain broken at {describe(found)}", file=out)

@@ -7,7 +7,7 @@ import json
 from typing import TextIO
 
 from adapters.views import application_view
-from domain.service import Replay
+from domain.reading import Replay
 
 
 def print_replay(replay: Replay, args: argparse.Namespace, out: TextIO) -> None:

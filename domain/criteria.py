@@ -17,7 +17,12 @@ from fractions import Fraction
 from typing import Any, Callable, Mapping, Sequence
 
 from domain.errors import PreconditionFailed
-from domain.indicators import APPLICATION, INDUSTRIAL, LIVELIHOOD_SUBFIELDS, PROJECT_FIELDS
+from domain.indicators import (
+    APPLICATION,
+    INDUSTRIAL,
+    LIVELIHOOD_SUBFIELDS,
+    PROJECT_FIELDS,
+)
 from domain.jurisdictions import EWN, PRD
 
 PASS, FAIL, WARNING, WAIVED = "pass", "fail", "warning", "waived"

@@ -12,10 +12,9 @@ precondition_failed.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Callable
+from typing import Callable
 from uuid import UUID
 
 from eventsourcing.application import Application as EventSourcedApplication
@@ -26,7 +25,9 @@ from domain import lifecycle as lc
 from domain.applications import Application, Meta, application_id
 from domain.calls import Call
 from domain.commands import Command, Outcome
+from domain.deadline_checks import SAVE_ATTEMPTS, DeadlineChecks
 from domain.errors import (
+    DeadlinePassed,
     DomainError,
     Forbidden,
     IdempotencyConflict,
@@ -35,40 +36,15 @@ from domain.errors import (
     SchemaInvalid,
     UnknownApplication,
     UnknownCall,
-    DeadlinePassed,
 )
-from domain.history import ChainBreak, first_break, fold, select
 from domain.inbox import InboxMessage, inbox_id
 from domain.indicators import missing_track_fields
-from domain.principals import APPLICANT, CITY, SYSTEM_ACTOR, Principal
+from domain.principals import APPLICANT, CITY, Principal
+from domain.reading import Reading
 from domain.work import AggregateCache, Work
 
-SAVE_ATTEMPTS = 3
-CHECK_CHUNK = 500
 
-
-@dataclass(frozen=True)
-class DeadlineRun:
-    """What one run of a call's deadline check did."""
-
-    call_id: str
-    as_of: datetime
-    due: bool
-    checked: int = 0
-    lapsed: list[str] = field(default_factory=list)
-    first_run: bool = False
-
-
-@dataclass(frozen=True)
-class Replay:
-    events: list[Application.Event]  # the whole history
-    applied: list[Application.Event]  # those that count at the point asked for
-    state: Application | None
-    deadline: deadline.DeadlineOutcome | None
-    chain_break: ChainBreak | None
-
-
-class Towns(EventSourcedApplication):
+class Towns(DeadlineChecks, Reading, EventSourcedApplication):
     """The applications of every call, as event-sourced aggregates."""
 
     name = "Towns"
@@ -391,185 +367,7 @@ class Towns(EventSourcedApplication):
         if was_lapsed:
             self._reinstate_if_met(call, app, command)
 
-    # -- the deadline ------------------------------------------------------------------------
-
-    def check_deadline(
-        self, call_id: str, as_of: datetime, candidates: Sequence[UUID] | None = None
-    ) -> DeadlineRun:
-        """Lapses every application of the call short of the condition at the cutoff.
-
-        Does nothing before cutoff + grace; running it again changes nothing. ``candidates``
-        narrows the applications loaded to those a caught-up read model says may be short
-        (meeting the condition is permanent, so the others need no look); without it every
-        application of the call is loaded. Applications first recorded while the check ran are
-        checked after it is recorded, so none slips between the two.
-        """
-        call = self.call(call_id)
-        if as_of < call.check_due_at:
-            return DeadlineRun(call.id, as_of, due=False)
-        first_run = self.checked_at(call) is None
-        start = self.recorder.max_notification_id() or 0
-        ids = list(self.application_ids(call.id)) if candidates is None else list(candidates)
-        checked, lapsed = self._check_ids(call, ids, as_of)
-        if first_run:
-            try:
-                self.save(
-                    deadline.DeadlineCheck.ran(call.id, call.cutoff, as_of, checked, sorted(lapsed))
-                )
-            except IntegrityError:
-                first_run = False  # another run recorded it first
-        late = list(self.application_ids(call.id, after=start))
-        more, found = self._check_ids(call, late, as_of)
-        return DeadlineRun(call.id, as_of, True, checked + more, sorted(lapsed + found), first_run)
-
-    def _check_ids(self, call: Call, ids: Sequence[UUID], as_of: datetime) -> tuple[int, list[str]]:
-        checked, lapsed = 0, []
-        for start in range(0, len(ids), CHECK_CHUNK):
-            c, found = self._check_chunk(call, ids[start : start + CHECK_CHUNK], as_of)
-            checked, lapsed = checked + c, lapsed + found
-        return checked, lapsed
-
-    def _check_chunk(
-        self, call: Call, ids: Sequence[UUID], as_of: datetime
-    ) -> tuple[int, list[str]]:
-        for attempt in range(SAVE_ATTEMPTS):
-            work = Work(self.repository)
-            checked, lapsed = 0, []
-            for app_id in ids:
-                app = work.get(app_id)
-                if app is None or not deadline.subject_to_check(app.status):
-                    continue
-                checked += 1
-                if self._lapse_if_short(call, app, as_of):
-                    lapsed.append(app.application_ref)
-            try:
-                self._save(work)
-                return checked, lapsed
-            except IntegrityError:
-                if attempt == SAVE_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _lapse_if_short(self, call: Call, app: Application, as_of: datetime) -> bool:
-        missing = deadline.shortfalls(app.recommended_at, app.receipts, call.cutoff)
-        if not missing:
-            return False
-        meta = Meta(call.check_due_at, SYSTEM_ACTOR.as_dict(), _check_message_id(call))
-        data = {
-            "cutoff": call.cutoff.isoformat(),
-            "grace_seconds": call.grace_seconds,
-            "missing": missing,
-            "checked_as_of": as_of.isoformat(),
-        }
-        app.record(Application.Lapsed, meta, data)
-        return True
-
-    def _reinstate_if_met(self, call: Call, app: Application, command: Command) -> None:
-        if deadline.shortfalls(app.recommended_at, app.receipts, call.cutoff):
-            return
-        meta = Meta(
-            command.occurred_at, SYSTEM_ACTOR.as_dict(), f"reinstate:{command.message_id}"
-        )
-        data = {
-            "status": app.underlying_status,
-            "cutoff": call.cutoff.isoformat(),
-            "evidence": command.message_id,
-            "detail": f"timely {command.type} dated {command.occurred_at.isoformat()} "
-            "met the condition after the lapse",
-        }
-        app.record(Application.Reinstated, meta, data)
-
-    def checked_at(self, call: Call, work: Work | None = None) -> datetime | None:
-        """When (record time) the call's check first ran; None if it has not."""
-        check_id = deadline.deadline_check_id(call.id, call.cutoff)
-        if check_id not in self._checked_at:
-            check = (work or Work(self.repository)).get(check_id)
-            if check is None:
-                return None
-            self._checked_at[check_id] = check.ran_at
-        return self._checked_at[check_id]
-
-    def application_ids(self, call_id: str, after: int = 0) -> Iterator[UUID]:
-        """The ids of the call's applications, in the order they were first recorded (those
-        first recorded after log position ``after``)."""
-        for event in self.events_with_topics([Application.Submitted.TOPIC], after):
-            if event.data["call_id"] == call_id:
-                yield event.originator_id
-
-    def events_with_topics(self, topics: Sequence[str], start: int = 0) -> Iterator[Any]:
-        """Every recorded event of these topics after notification ``start``, in log order."""
-        position = start
-        while True:
-            batch = self.recorder.select_notifications(
-                start=position, limit=1000, topics=topics, inclusive_of_start=False
-            )
-            if not batch:
-                return
-            for notification in batch:
-                yield self.mapper.to_domain_event(notification)
-            position = batch[-1].id
-
-    # -- reading -----------------------------------------------------------------------------
-
-    def application(self, call_id: str, ref: str) -> Application | None:
-        return self.application_by_id(application_id(call_id, ref))
-
-    def application_by_id(self, app_id: UUID) -> Application | None:
-        return Work(self.repository).get(app_id)
-
-    def deadline_outcome(
-        self, app: Application, known_at: datetime | None = None
-    ) -> deadline.DeadlineOutcome:
-        checked_at = self.checked_at(self.call(app.call_id))
-        if checked_at is not None and known_at is not None and checked_at > known_at:
-            checked_at = None
-        return deadline.outcome_of(app, checked_at)
-
-    def replay(
-        self,
-        call_id: str,
-        ref: str,
-        as_of: datetime | None = None,
-        known_at: datetime | None = None,
-        version: int | None = None,
-    ) -> Replay:
-        """The history and the state at a point: business time, record time or version."""
-        self.call(call_id)
-        stored = self.stored_events(application_id(call_id, ref))
-        if not stored:
-            raise UnknownApplication(
-                f"application {ref!r} has never been submitted to {call_id}",
-                {"application_ref": ref, "call_id": call_id},
-            )
-        chain_break = first_break(stored)
-        events = [e for e in stored if not isinstance(e, Exception)]
-        applied = select(events, as_of, known_at, version)
-        state = fold(applied)
-        outcome = self.deadline_outcome(state, known_at) if state is not None else None
-        return Replay(events, applied, state, outcome, chain_break)
-
-    def verify_application(self, call_id: str, ref: str) -> ChainBreak | None:
-        return first_break(self.stored_events(application_id(call_id, ref)))
-
-    def stored_events(self, aggregate_id: UUID) -> list[Application.Event | Exception]:
-        """Every stored event, decoded; a record that cannot be decoded stands as its error."""
-        decoded: list[Application.Event | Exception] = []
-        for record in self.recorder.select_events(aggregate_id):
-            try:
-                event = self.mapper.to_domain_event(record)
-                # Decoding forgives some bytes (a date's separator, an offset's sign); encoding
-                # the event again must give back exactly what is stored.
-                if self.mapper.to_stored_event(event).state != record.state:
-                    raise ValueError("the stored bytes are not the event's own encoding")
-                decoded.append(event)
-            except Exception as error:  # noqa: BLE001 - any changed byte is a break
-                decoded.append(error)
-        return decoded
-
-
 def _meta(command: Command) -> Meta:
     return Meta(command.occurred_at, command.actor.as_dict(), command.message_id)
 
 
-def _check_message_id(call: Call) -> str:
-    return f"deadline-check:{call.id}:{call.cutoff.isoformat()}"

@@ -1,0 +1,108 @@
+"""Reading an application: now, as of a business time, as known at a record time, at a
+version; its stored events and its hash chain. Mixed into ``domain.service.Towns``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain import deadline
+from domain.applications import Application, application_id
+from domain.errors import UnknownApplication
+from domain.history import ChainBreak, first_break, fold, select
+from domain.work import Work
+
+
+@dataclass(frozen=True)
+class Replay:
+    events: list[Application.Event]  # the whole history
+    applied: list[Application.Event]  # those that count at the point asked for
+    state: Application | None
+    deadline: deadline.DeadlineOutcome | None
+    chain_break: ChainBreak | None
+
+
+
+class Reading:
+    """Needs the application service's ``call``, ``checked_at``, ``repository``, ``recorder``
+    and ``mapper``."""
+
+    def application_ids(self, call_id: str, after: int = 0) -> Iterator[UUID]:
+        """The ids of the call's applications, in the order they were first recorded (those
+        first recorded after log position ``after``)."""
+        for event in self.events_with_topics([Application.Submitted.TOPIC], after):
+            if event.data["call_id"] == call_id:
+                yield event.originator_id
+
+    def events_with_topics(self, topics: Sequence[str], start: int = 0) -> Iterator[Any]:
+        """Every recorded event of these topics after notification ``start``, in log order."""
+        position = start
+        while True:
+            batch = self.recorder.select_notifications(
+                start=position, limit=1000, topics=topics, inclusive_of_start=False
+            )
+            if not batch:
+                return
+            for notification in batch:
+                yield self.mapper.to_domain_event(notification)
+            position = batch[-1].id
+
+    def application(self, call_id: str, ref: str) -> Application | None:
+        return self.application_by_id(application_id(call_id, ref))
+
+    def application_by_id(self, app_id: UUID) -> Application | None:
+        return Work(self.repository).get(app_id)
+
+    def deadline_outcome(
+        self, app: Application, known_at: datetime | None = None
+    ) -> deadline.DeadlineOutcome:
+        checked_at = self.checked_at(self.call(app.call_id))
+        if checked_at is not None and known_at is not None and checked_at > known_at:
+            checked_at = None
+        return deadline.outcome_of(app, checked_at)
+
+    def replay(
+        self,
+        call_id: str,
+        ref: str,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
+        version: int | None = None,
+    ) -> Replay:
+        """The history and the state at a point: business time, record time or version."""
+        self.call(call_id)
+        stored = self.stored_events(application_id(call_id, ref))
+        if not stored:
+            raise UnknownApplication(
+                f"application {ref!r} has never been submitted to {call_id}",
+                {"application_ref": ref, "call_id": call_id},
+            )
+        chain_break = first_break(stored)
+        events = [e for e in stored if not isinstance(e, Exception)]
+        applied = select(events, as_of, known_at, version)
+        state = fold(applied)
+        outcome = self.deadline_outcome(state, known_at) if state is not None else None
+        return Replay(events, applied, state, outcome, chain_break)
+
+    def verify_application(self, call_id: str, ref: str) -> ChainBreak | None:
+        return first_break(self.stored_events(application_id(call_id, ref)))
+
+    def stored_events(self, aggregate_id: UUID) -> list[Application.Event | Exception]:
+        """Every stored event, decoded; a record that cannot be decoded stands as its error."""
+        decoded: list[Application.Event | Exception] = []
+        for record in self.recorder.select_events(aggregate_id):
+            try:
+                event = self.mapper.to_domain_event(record)
+                # Decoding forgives some bytes (a date's separator, an offset's sign); encoding
+                # the event again must give back exactly what is stored.
+                if self.mapper.to_stored_event(event).state != record.state:
+                    raise ValueError("the stored bytes are not the event's own encoding")
+                decoded.append(event)
+            except Exception as error:  # noqa: BLE001 - any changed byte is a break
+                decoded.append(error)
+        return decoded
+
+
