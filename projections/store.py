@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
