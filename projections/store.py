@@ -74,7 +74,9 @@ class Tx:
     def try_lock(self, name: str) -> bool:
         """Whether this transaction may write ``name``; held until it ends."""
         if self.dialect == "postgres":
-            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            # Advisory locks are per database: the schema keeps deployments that share one apart.
+            scoped = f"{self.store.schema}/{name}".encode()
+            key = int.from_bytes(hashlib.sha256(scoped).digest()[:8], "big", signed=True)
             return bool(self.one("SELECT pg_try_advisory_xact_lock(?)", (key,))[0])
         lock = open(self.store.lock_path(name), "a+")  # noqa: SIM115 - closed at the end
         try:
