@@ -9,6 +9,7 @@ setup(
     package_data={"adapters": ["towns.toml", "demo_batch.jsonl"]},
     install_requires=[
         "eventsourcing[postgres]==9.5.6",  # its on-disk formats are part of our data
+        "psycopg[binary]>=3.2,<4",  # the C implementation: several times faster reads
         "dramatiq[rabbitmq]>=2.2,<2.3",
         "pika>=1.3,<2",
         "marshmallow>=4,<5",
