@@ -1,4 +1,5 @@
-"""The composition root: reads configuration and builds the application service.
+"""The composition root: reads configuration and builds the application service, and the
+runtime around it (views, projection runner, broker, deadline schedule, workers).
 
 The CLI, the servers, the workers and the tests all build through here; nothing connects to a
 service when a module is imported.
@@ -7,6 +8,7 @@ service when a module is imported.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -70,7 +72,47 @@ def database_url() -> str:
     return os.environ.get("TOWNS_DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
-def build_towns(config: Config | None = None, url: str | None = None) -> Towns:
-    """The application service on the configured store."""
+def build_towns(
+    config: Config | None = None, url: str | None = None, on_commit: Callable[[], object] | None = None
+) -> Towns:
+    """The application service on the configured store; ``on_commit`` is called after every
+    transaction that recorded events (from whichever thread committed)."""
     config = config or load_config()
-    return Towns(config.calls, env=store_settings(url or database_url()))
+    settings = store_settings(url or database_url())
+    if on_commit is None:
+        return Towns(config.calls, env=settings)
+    towns = _ReportingTowns(config.calls, env=settings)
+    towns.on_commit = on_commit
+    return towns
+
+
+class _ReportingTowns(Towns):
+    """``Towns`` that reports each commit, through eventsourcing's hook for subclasses
+    (``_notify``, called after every save)."""
+
+    name = Towns.name  # eventsourcing names tables and settings after the class otherwise
+    on_commit: Callable[[], object]
+
+    def _notify(self, recordings) -> None:
+        super()._notify(recordings)
+        self.on_commit()
+
+
+def build_runtime(
+    config: Config | None = None,
+    url: str | None = None,
+    amqp_url: str | None = None,
+    *,
+    consume: bool | None = None,
+    threads: int = 1,
+):
+    """Everything a process needs to run the service with its workers: see ``adapters.runtime``.
+
+    ``amqp_url`` None is the embedded default: an in-process broker, always consumed by a
+    worker thread of this process. With RabbitMQ, this process consumes the actors' queues
+    only when ``consume`` is true (``towns worker``); the others only send.
+    """
+    from adapters.runtime import build
+
+    config = config or load_config()
+    return build(config, url or database_url(), amqp_url, consume, threads)

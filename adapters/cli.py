@@ -345,10 +345,7 @@ def run_serve(args: argparse.Namespace) -> None:
 
     config = load_config()
     runtime = build_runtime(config, amqp_url=amqp_url())  # its service nudges the projections
-    try:
-        serve(runtime.towns, config, args.host, args.port, args.threads)
-    finally:
-        runtime.close()
+    serve(runtime.towns, config, args.host, args.port, args.threads, close=runtime.close)
 
 
 def run_demo(args: argparse.Namespace) -> None:
@@ -439,7 +436,7 @@ def run_worker(args: argparse.Namespace) -> None:
     import threading
 
     from adapters.amqp.topology import amqp_url
-    from workers.actors import QUEUES
+    from workers.broker import QUEUES
     from workers.ticker import Ticker
 
     _log_to_stderr()

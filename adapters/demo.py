@@ -18,12 +18,12 @@ from typing import TextIO
 from adapters.audit import describe, verify
 from adapters.batch import DeadlineCheckRequest, Message, read_batch
 from adapters.config import Config
-from adapters.runtime import Runtime
 from adapters.ingest import ingest
+from adapters.runtime import Runtime
 from domain import lifecycle as lc
+from domain.deadline_checks import DeadlineRun
 from domain.errors import DomainError
 from domain.jurisdictions import JURISDICTIONS
-from domain.deadline_checks import DeadlineRun
 from domain.service import Towns
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
 
 from waitress import create_server
@@ -22,18 +23,22 @@ log = logging.getLogger("towns.http")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def serve(towns: Towns, config: Config, host: str, port: int, threads: int) -> None:
+def serve(towns: Towns, config: Config, host: str, port: int, threads: int,
+          close: Callable[[], object] | None = None) -> None:
     """Serves ``towns`` on ``host:port`` with ``threads`` worker threads until SIGTERM/SIGINT.
 
     Returns normally after a clean stop; a port that cannot be bound exits 1 with one line on
-    stderr (the CLI's convention).
+    stderr (the CLI's convention). Either way ``close`` (default: ``towns.close``) is called
+    once the server is down: a runtime passes its own, which stops its workers before the
+    service they use is closed.
     """
     _configure_logging()
+    close = close or towns.close
     app = create_app(towns, config)
     try:
         server = create_server(app, host=host, port=port, threads=threads, ident="towns")
     except OSError as error:
-        towns.close()
+        close()
         print(f"towns serve: cannot listen on {host}:{port}: {error.strerror or error}",
               file=sys.stderr)
         raise SystemExit(1) from None
@@ -46,7 +51,7 @@ def serve(towns: Towns, config: Config, host: str, port: int, threads: int) -> N
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         server.close()
-        towns.close()
+        close()
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

@@ -1,0 +1,94 @@
+"""The actors: thin, each decodes its arguments and calls one thing.
+
+Imported by ``workers.broker.setup_broker`` only, after it has set the broker (see there): the
+decorators below bind each actor to dramatiq's global broker when this module loads.
+
+- ``project(name)``: one projection catches up with the log (for a minute at most, then the
+  rest in a message of its own). The message is only a nudge: the projection reads from its
+  tracked position and writes rows and position in one transaction, under a lock, so
+  duplicates, crashes and two workers at once neither double nor skip events.
+- ``project_all()``: a nudge for every projection (sent after each commit; duplicates are cheap).
+- ``check_deadline(call_id, cutoff)``: the call's deadline check, as of now (never earlier than
+  the check is due); idempotent, so a repeat changes nothing.
+
+Every actor sets its retries, back-off and time limit explicitly, and ``throws`` the errors no
+retry can fix; a message that fails for good is recorded by ``workers.failures``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+import dramatiq
+import dramatiq.broker
+
+from domain.errors import UnknownCall
+from workers import context
+from workers.broker import DEADLINES_QUEUE, PROJECTIONS_QUEUE
+
+if dramatiq.broker.global_broker is None:  # dramatiq would build a RabbitMQ broker of its own
+    raise ImportError("workers.actors is imported by workers.broker.setup_broker, after the broker is set")
+
+log = logging.getLogger("towns.worker")
+
+SECOND = 1000  # dramatiq counts milliseconds
+MINUTE = 60 * SECOND
+CATCH_UP_SECONDS = 60.0  # of catching up per message, so that no message runs for long
+# Time limits stay well under RabbitMQ's consumer timeout (30 minutes): a message unacknowledged
+# for longer closes the worker's channel and is delivered again.
+
+
+class UnknownProjection(KeyError):
+    """No projection of that name in this process."""
+
+
+@dramatiq.actor(queue_name=PROJECTIONS_QUEUE, max_retries=5, min_backoff=SECOND,
+                max_backoff=MINUTE, time_limit=10 * MINUTE, throws=(UnknownProjection,))
+def project(name: str) -> None:
+    runtime = context.current()
+    if name not in runtime.runner.projections:
+        raise UnknownProjection(f"no projection {name!r}")
+    end = time.monotonic() + CATCH_UP_SECONDS
+    while not runtime.stopping.is_set():
+        # None: another runner holds the projection and catches up for us; 0: at the head.
+        if not runtime.runner.run_once(name):
+            return
+        if time.monotonic() > end:  # a long way behind: the rest in a message of its own
+            project.send(name)
+            return
+
+
+@dramatiq.actor(queue_name=PROJECTIONS_QUEUE, max_retries=5, min_backoff=SECOND,
+                max_backoff=MINUTE, time_limit=MINUTE)
+def project_all() -> None:
+    for name in context.current().runner.projections:
+        project.send(name)
+
+
+@dramatiq.actor(queue_name=DEADLINES_QUEUE, max_retries=10, min_backoff=5 * SECOND,
+                max_backoff=10 * MINUTE, time_limit=20 * MINUTE, throws=(UnknownCall,))
+def check_deadline(call_id: str, cutoff: str) -> None:
+    runtime = context.current()
+    call = runtime.towns.call(call_id)
+    if call.cutoff.isoformat() != cutoff:
+        log.warning("deadline check of %s for cutoff %s skipped: the call's cutoff is now %s",
+                    call_id, cutoff, call.cutoff.isoformat())
+        return
+    now = datetime.now(timezone.utc)
+    run = runtime.towns.check_deadline(call_id, max(now, call.check_due_at))
+    if run.due:
+        runtime.schedule.done(call_id, cutoff, now)
+        log.info("deadline check %s: %d checked, %d lapsed", call_id, run.checked, len(run.lapsed))
+
+
+ACTORS = (project, project_all, check_deadline)
+
+
+def bind(broker: dramatiq.Broker) -> None:
+    """Moves the actors to ``broker`` (a later ``setup_broker`` in the same process)."""
+    for actor in ACTORS:
+        if actor.broker is not broker:
+            actor.broker = broker
+            broker.declare_actor(actor)
