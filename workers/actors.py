@@ -25,6 +25,7 @@ import dramatiq
 import dramatiq.broker
 
 from domain.errors import UnknownCall
+from projections.applications import DeadlineReport, deadline_candidates
 from workers import context
 from workers.broker import DEADLINES_QUEUE, PROJECTIONS_QUEUE
 
@@ -77,10 +78,21 @@ def check_deadline(call_id: str, cutoff: str) -> None:
                     call_id, cutoff, call.cutoff.isoformat())
         return
     now = datetime.now(timezone.utc)
-    run = runtime.towns.check_deadline(call_id, max(now, call.check_due_at))
+    run = runtime.towns.check_deadline(call_id, max(now, call.check_due_at),
+                                       _candidates(runtime, call))
     if run.due:
         runtime.schedule.done(call_id, cutoff, now)
         log.info("deadline check %s: %d checked, %d lapsed", call_id, run.checked, len(run.lapsed))
+
+
+def _candidates(runtime, call) -> list:
+    """Those the deadline report shows short of the condition, and every application first
+    recorded after the report's position (which the report cannot know yet)."""
+    runtime.runner.catch_up(DeadlineReport.name)
+    with runtime.store.transaction() as tx:
+        position = runtime.store.position(tx, DeadlineReport.name)
+        short = deadline_candidates(tx, call.id, call.cutoff)
+    return short + list(runtime.towns.application_ids(call.id, after=position))
 
 
 ACTORS = (project, project_all, check_deadline)
