@@ -1,0 +1,38 @@
+"""``towns``: the one command line entry point (CONTRACT.md §4).
+
+Exit codes: 0 on success, 1 on a failure explained in one line on stderr, 2 on bad usage.
+Each module of this package registers its commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from adapters.batch import BatchError
+from adapters.bootstrap import DatabaseUrlError
+from adapters.cli import amqp, audit, local, workers
+from adapters.cli.common import Failure
+from adapters.config import ConfigError
+from domain.errors import DomainError
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="towns", description="Guangdong 'Internet+' towns case management")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (local, amqp, audit, workers):
+        module.register(commands)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (Failure, ConfigError, DatabaseUrlError, BatchError) as error:
+        print(f"towns {args.command}: {error}", file=sys.stderr)
+        return 1
+    except DomainError as error:
+        print(f"towns {args.command}: {error.code}: {error.message}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,171 @@
+"""RabbitMQ's commands: the consumer, the publisher, dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from adapters.batch import BatchError
+from adapters.bootstrap import build_runtime, build_towns
+from adapters.cli.common import Failure, env_int, log_to_stderr, os_user, rate, uuid_arg
+from adapters.config import load_config
+
+def register(commands) -> None:
+    consume = commands.add_parser("consume", help="the RabbitMQ consumer of towns.inbound")
+    consume.add_argument("--batch-size", type=int, default=env_int("TOWNS_BATCH_SIZE", 100),
+                         help="deliveries per group commit (TOWNS_BATCH_SIZE)")
+    consume.add_argument("--batch-ms", type=int, default=env_int("TOWNS_BATCH_MS", 20),
+                         help="longest wait to fill a batch, in ms (TOWNS_BATCH_MS)")
+    consume.set_defaults(run=run_consume)
+
+    publish = commands.add_parser(
+        "publish",
+        help="publish a JSONL batch's envelopes to towns.inbound, as an upstream system would",
+        description=(
+            "Publishes each message of FILE.jsonl (the batch format of `towns demo`) to the "
+            "exchange towns.inbound: routing key = the envelope's type ('unknown' when the body "
+            "is not a JSON object with a string type), persistent, message_id = the envelope's, "
+            "user_id = the amqp_user of the line's principal, or the connecting user's name when "
+            "the line names none. RabbitMQ refuses a user_id other than the connecting user's "
+            "unless that user has the 'impersonator' tag (rabbitmqctl set_user_tags USER "
+            "impersonator): connect as such a user to send as several principals. Control lines "
+            "(deadline checks) are skipped. On a broker without the exchange towns.inbound the "
+            "service's topology is declared first; an existing one is used as it is, so messages "
+            "that no queue takes come back (mandatory) and count as returned. Confirms are "
+            "awaited asynchronously; prints "
+            "'published N: confirmed C, returned R, failed F' and exits 0 only when every "
+            "message was confirmed and none came back unroutable."
+        ),
+    )
+    publish.add_argument("file", type=Path, metavar="FILE.jsonl")
+    publish.add_argument("--rate", type=rate, default=0,
+                         help="messages per second (0 or absent: as fast as the broker confirms, "
+                              "at most 1000 unconfirmed at a time)")
+    publish.add_argument("--url", help="RabbitMQ URL (default: TOWNS_AMQP_URL)")
+    publish.set_defaults(run=run_publish)
+
+    dead = commands.add_parser("dead-letters", help="inspect and re-drive dead letters")
+    dead_commands = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
+    listing = dead_commands.add_parser(
+        "list", help="the dead letters in the database (open ones unless --all)"
+    )
+    listing.add_argument("--all", action="store_true", help="include the re-driven ones")
+    listing.add_argument("--json", action="store_true",
+                         help="one JSON object a line (body as text, or base64 with "
+                              'body_encoding "base64")')
+    listing.set_defaults(run=run_dead_letters_list)
+    requeue = dead_commands.add_parser(
+        "requeue",
+        help="re-drive dead letters into towns.inbound",
+        description=(
+            "Publishes each chosen dead letter's stored body to towns.inbound as the service's "
+            "own user (the user of TOWNS_AMQP_URL) on behalf of its original sender, takes its "
+            "copies off towns.inbound.dead and records who re-drove it and when. --all takes "
+            "every open dead letter; --id re-drives the letters named, whatever their state."
+        ),
+    )
+    chosen = requeue.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--id", dest="ids", type=uuid_arg, nargs="+", action="extend",
+                        metavar="ID", help="a dead letter's id (see `towns dead-letters list`)")
+    chosen.add_argument("--all", action="store_true", help="every open dead letter")
+    requeue.add_argument("--by", metavar="NAME", help="who re-drives them (default: the OS user name)")
+    requeue.set_defaults(run=run_dead_letters_requeue)
+
+
+def run_consume(args: argparse.Namespace) -> None:
+    from adapters.amqp.consumer import Consumer
+    from adapters.amqp.inbound import Inbound
+    from adapters.amqp.topology import amqp_url
+    from adapters.inbound_records import InboundRecords
+
+    url = amqp_url()
+    if not url:
+        raise Failure("TOWNS_AMQP_URL is not set: the consumer needs RabbitMQ")
+    log_to_stderr()
+    config = load_config()
+    runtime = build_runtime(config, amqp_url=url)  # its service nudges the projections per commit
+    towns = runtime.towns
+    window = float(os.environ.get("TOWNS_REORDER_WINDOW") or 600)
+    user = urlsplit(url).username or "guest"
+    inbound = Inbound(towns, config, InboundRecords(towns), window, service_user=unquote(user))
+    try:
+        code = Consumer(inbound, url, args.batch_size, args.batch_ms).run()
+    finally:
+        runtime.close()
+    sys.exit(code)
+
+
+def run_publish(args: argparse.Namespace) -> None:
+    from adapters.amqp.publisher import connecting_user, outgoing, publish
+    from adapters.amqp.topology import amqp_url
+    from adapters.batch import read_batch
+
+    url = args.url or amqp_url()
+    if not url:
+        raise Failure("no RabbitMQ: give --url or set TOWNS_AMQP_URL")
+    config = load_config()
+    try:
+        messages, skipped = outgoing(read_batch(args.file, config), connecting_user(url))
+    except OSError as error:
+        raise Failure(f"cannot read {args.file}: {error.strerror or error}") from None
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, BatchError):
+            raise
+        raise Failure(f"{args.file}: an unusable line: {error!r}") from None
+    logging.getLogger("pika").setLevel(logging.CRITICAL)  # failures are reported below
+
+    def interruptible(publisher) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: publisher.stop())
+
+    report = publish(url, messages, args.rate, on_start=interruptible)
+    line = report.line()
+    if skipped:
+        line += f"; skipped {skipped} control line{'s' if skipped != 1 else ''}"
+    print(line, flush=True)
+    if not report.ok:
+        raise Failure(report.reason())
+
+
+def run_dead_letters_list(args: argparse.Namespace) -> None:
+    from adapters.dead_letters_view import print_json_lines, print_table
+    from adapters.inbound_records import InboundRecords
+
+    towns = build_towns(load_config())
+    try:
+        letters = InboundRecords(towns).dead_letters(open_only=not args.all)
+    finally:
+        towns.close()
+    try:
+        (print_json_lines if args.json else print_table)(letters, sys.stdout, include_closed=args.all)
+        sys.stdout.flush()
+    except BrokenPipeError:  # a reader such as `head` stopped early: not a failure
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def run_dead_letters_requeue(args: argparse.Namespace) -> None:
+    from eventsourcing.persistence import PersistenceError
+
+    from adapters.amqp.redrive import RedriveError, requeue
+    from adapters.amqp.topology import amqp_url
+    from adapters.inbound_records import InboundRecords
+
+    url = amqp_url()
+    if not url:
+        raise Failure("TOWNS_AMQP_URL is not set: re-driving needs RabbitMQ")
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    towns = build_towns(load_config())
+    try:
+        done = requeue(InboundRecords(towns), url, args.ids, args.all, args.by or os_user())
+    except RedriveError as error:
+        raise Failure(str(error)) from None
+    except PersistenceError as error:
+        raise Failure(f"the database failed: {error}") from None
+    finally:
+        towns.close()
+    print(f"requeued {len(done)}")
