@@ -6,7 +6,10 @@ setup(
     description="Case management for the Guangdong 'Internet+' towns programme",
     python_requires=">=3.11",
     packages=find_packages(include=["domain*", "projections*", "workers*", "adapters*"]),
-    package_data={"adapters": ["towns.toml", "demo_batch.jsonl"]},
+    package_data={"adapters": [
+        "towns.toml", "demo_batch.jsonl",
+        "http/templates/*.html", "http/static/*.css", "http/static/js/*.js",  # the web page
+    ]},
     install_requires=[
         "eventsourcing[postgres]==9.5.6",  # its on-disk formats are part of our data
         "psycopg[binary]>=3.2,<4",  # the C implementation: several times faster reads
@@ -16,9 +19,10 @@ setup(
         "flask>=3,<4",
         "flask-smorest>=0.46,<0.48",
         "waitress>=3,<4",
+        "prometheus_client>=0.20,<1",  # GET /metrics and TOWNS_METRICS_PORT
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "selenium>=4.20,<5"],  # selenium: the web page
     },
     entry_points={"console_scripts": ["towns = adapters.cli:main"]},
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from adapters.config import Config, load_config
 from domain.service import Towns
@@ -70,6 +70,23 @@ def _query(query: str) -> dict[str, str]:
 
 def database_url() -> str:
     return os.environ.get("TOWNS_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def database_url_of(towns: Towns) -> str:
+    """The database URL of a service built on ``store_settings`` (their inverse): where its read
+    models live beside its events. ``DatabaseUrlError`` for a store without a URL (in memory)."""
+    env = towns.env
+    module = env.get("PERSISTENCE_MODULE")
+    if module == "eventsourcing.sqlite":
+        return f"sqlite:///{env['SQLITE_DBNAME']}"
+    if module == "eventsourcing.postgres":
+        user, password = quote(env["POSTGRES_USER"], safe=""), env.get("POSTGRES_PASSWORD", "")
+        login = f"{user}:{quote(password, safe='')}" if password else user
+        url = (f"postgresql://{login}@{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/"
+               f"{quote(env['POSTGRES_DBNAME'], safe='')}")
+        schema = env.get("POSTGRES_SCHEMA")
+        return f"{url}?schema={quote(schema, safe='')}" if schema else url
+    raise DatabaseUrlError(f"the service's store ({module}) has no database URL")
 
 
 def build_towns(

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from adapters.ops import metrics
 from adapters.schemas import parse_envelope
 from domain.commands import Command, Outcome
 from domain.errors import DomainError, Malformed, Unauthenticated
@@ -84,7 +85,13 @@ def prepare(body: bytes, principal: Principal | None) -> Command:
 
 def ingest(towns: Towns, body: bytes, principal: Principal | None) -> Outcome:
     """Applies one message in its own transaction; raises a DomainError with its contract code."""
-    return towns.handle(prepare(body, principal), principal)
+    subject: bytes | Command = body
+    try:
+        subject = prepare(body, principal)
+        return metrics.ingested(subject, towns.handle(subject, principal))
+    except DomainError as error:
+        metrics.ingested(subject, error)
+        raise
 
 
 def ingest_many(
@@ -99,8 +106,8 @@ def ingest_many(
             accepted.append((prepare(body, principal), principal))
             results.append(None)
         except DomainError as error:
-            results.append(error)
-    decided = iter(towns.handle_many(accepted))
+            results.append(metrics.ingested(body, error))
+    decided = iter(map(metrics.ingested, [c for c, _ in accepted], towns.handle_many(accepted)))
     return [next(decided) if r is None else r for r in results]
 
 

@@ -133,12 +133,13 @@ class ViewStore:
         return connection
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, read_only: bool = False) -> Iterator[Tx]:
+        """A transaction; ``read_only`` ones never wait behind a writer on SQLite."""
         connection = self._connection()
         tx = Tx(self, connection)
         try:
             if self.dialect == "sqlite":
-                connection.execute("BEGIN IMMEDIATE")
+                connection.execute("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
                 try:
                     yield tx
                 except BaseException:

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 import dramatiq
 import dramatiq.broker
 
+from adapters.ops import metrics
 from domain.errors import UnknownCall
 from projections.applications import DeadlineReport, deadline_candidates
 from workers import context
@@ -80,6 +81,7 @@ def check_deadline(call_id: str, cutoff: str) -> None:
     now = datetime.now(timezone.utc)
     run = runtime.towns.check_deadline(call_id, max(now, call.check_due_at),
                                        _candidates(runtime, call))
+    metrics.deadline_checked(call_id, run.due)
     if run.due:
         runtime.schedule.done(call_id, cutoff, now)
         log.info("deadline check %s: %d checked, %d lapsed", call_id, run.checked, len(run.lapsed))

@@ -26,6 +26,7 @@ from pika.exceptions import AMQPError
 
 from adapters.amqp import topology as t
 from adapters.amqp.inbound import DeadLetterOut, Delivery, Inbound
+from adapters.ops import metrics
 
 log = logging.getLogger("towns.consume")
 
@@ -170,7 +171,9 @@ class Consumer:
 
     def _run_batch(self, connection: pika.BlockingConnection, channel) -> None:
         batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size :]
+        started = time.perf_counter()
         letters = self._in_background(connection, self.inbound.apply, batch)
+        metrics.batch_committed(len(batch), time.perf_counter() - started)
         self._publish(connection, channel, letters)
         channel.basic_ack(batch[-1].delivery_tag, multiple=True)
 

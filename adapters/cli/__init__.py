@@ -11,7 +11,7 @@ import sys
 
 from adapters.batch import BatchError
 from adapters.bootstrap import DatabaseUrlError
-from adapters.cli import amqp, audit, local, workers
+from adapters.cli import amqp, audit, local, ops, workers
 from adapters.cli.common import Failure
 from adapters.config import ConfigError
 from domain.errors import DomainError
@@ -20,7 +20,7 @@ from domain.errors import DomainError
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="towns", description="Guangdong 'Internet+' towns case management")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (local, amqp, audit, workers):
+    for module in (local, amqp, audit, workers, ops):
         module.register(commands)
     return top
 

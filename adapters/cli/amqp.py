@@ -12,7 +12,8 @@ from urllib.parse import unquote, urlsplit
 
 from adapters.batch import BatchError
 from adapters.bootstrap import build_runtime, build_towns
-from adapters.cli.common import Failure, env_int, log_to_stderr, os_user, rate, uuid_arg
+from adapters.cli.common import (Failure, env_int, log_to_stderr, os_user, rate, serve_metrics,
+                                 uuid_arg)
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -87,6 +88,7 @@ def run_consume(args: argparse.Namespace) -> None:
     if not url:
         raise Failure("TOWNS_AMQP_URL is not set: the consumer needs RabbitMQ")
     log_to_stderr()
+    serve_metrics()  # on TOWNS_METRICS_PORT, when set
     config = load_config()
     runtime = build_runtime(config, amqp_url=url)  # its service nudges the projections per commit
     towns = runtime.towns

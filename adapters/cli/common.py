@@ -70,3 +70,13 @@ def log_to_stderr() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("pika").setLevel(logging.WARNING)
+
+
+def serve_metrics() -> None:
+    """Serves this process's Prometheus metrics on ``TOWNS_METRICS_PORT`` when it is set."""
+    from adapters.ops.metrics import MetricsServerError, serve_from_env
+
+    try:
+        serve_from_env()
+    except MetricsServerError as error:
+        raise Failure(str(error)) from None

@@ -74,4 +74,5 @@ def run_serve(args: argparse.Namespace) -> None:
 
     config = load_config()
     runtime = build_runtime(config, amqp_url=amqp_url())  # its service nudges the projections
-    serve(runtime.towns, config, args.host, args.port, args.threads, close=runtime.close)
+    serve(runtime.towns, config, args.host, args.port, args.threads, close=runtime.close,
+          runner=runtime.runner)

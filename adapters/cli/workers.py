@@ -8,7 +8,7 @@ import signal
 from datetime import datetime, timezone
 
 from adapters.bootstrap import build_runtime, build_towns, database_url
-from adapters.cli.common import Failure, instant, log_to_stderr, seconds
+from adapters.cli.common import Failure, instant, log_to_stderr, seconds, serve_metrics
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -63,6 +63,7 @@ def run_worker(args: argparse.Namespace) -> None:
     from workers.ticker import Ticker
 
     log_to_stderr()
+    serve_metrics()  # on TOWNS_METRICS_PORT, when set
     url = amqp_url()
     runtime = build_runtime(load_config(), amqp_url=url, consume=True,
                             threads=args.threads if url else 1)

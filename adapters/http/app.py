@@ -3,7 +3,8 @@
 One flask-smorest ``Api`` documents every area in OpenAPI 3, served at
 ``GET /api/v1/openapi.json`` (no UI, so no CDN assets). Each area is a module with a
 ``flask_smorest.Blueprint`` named ``blp``; to add one, write the module and list its blueprint in
-``BLUEPRINTS``. Views reach the service with ``context.current_towns()``, guard themselves with
+``BLUEPRINTS``. Views reach the service with ``context.current_towns()`` (the read models with
+``context.current_runner()``), guard themselves with
 ``auth.require_roles``, and refuse by raising a ``DomainError``: ``errors`` renders it.
 """
 
@@ -13,11 +14,13 @@ from flask import Flask
 from flask_smorest import Api
 
 from adapters.config import Config
-from adapters.http import events, health
+from adapters.http import audit, deadline_report, events, health, reads
+from adapters.http import metrics, ops, page
 from adapters.http.auth import SECURITY_SCHEME
 from adapters.http.context import install
 from adapters.http.errors import ErrorSchema, http_error_response, register_error_handlers
 from domain.service import Towns
+from projections.runner import ProjectionRunner
 
 API_TITLE = "towns"
 API_VERSION = "1"
@@ -25,8 +28,10 @@ OPENAPI_VERSION = "3.0.3"
 
 API_EXTENSION = "towns_api"
 
-BLUEPRINTS = (health.blp, events.blp)
+BLUEPRINTS = (health.blp, events.blp, reads.blp, deadline_report.blp, audit.blp)
 """Every area of the app, in the order the OpenAPI document lists them."""
+BLUEPRINTS += (ops.blp,)  # the operators' area: /api/v1/ops/*
+BLUEPRINTS += (metrics.blp,)  # GET /metrics, no token
 
 
 class TownsApi(Api):
@@ -38,8 +43,12 @@ class TownsApi(Api):
         return http_error_response(error)
 
 
-def create_app(towns: Towns, config: Config) -> Flask:
-    """The app serving ``towns`` to the principals of ``config``; shares ``towns`` across threads."""
+def create_app(towns: Towns, config: Config, runner: ProjectionRunner | None = None) -> Flask:
+    """The app serving ``towns`` to the principals of ``config``; shares ``towns`` across threads.
+
+    Reads come from ``runner``'s read models (a runtime passes its own); without one, the app
+    builds a runner on ``towns``' database at its first read.
+    """
     app = Flask("towns")
     app.config.update(
         API_TITLE=API_TITLE,
@@ -50,13 +59,14 @@ def create_app(towns: Towns, config: Config) -> Flask:
         MAX_CONTENT_LENGTH=events.MAX_REQUEST_BYTES,
     )
     app.json.sort_keys = False
-    install(app, towns, config)
+    install(app, towns, config, runner)
     api = TownsApi(app)
     api.spec.components.security_scheme(
         SECURITY_SCHEME, {"type": "http", "scheme": "bearer", "description": "a principal's token"}
     )
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    app.register_blueprint(page.bp)  # GET /, the web page: a plain Flask blueprint
     register_error_handlers(app)
     app.extensions[API_EXTENSION] = api
     return app

@@ -1,30 +1,49 @@
-"""The application service and the configuration a running app serves, for views to reach.
+"""The application service, the configuration and the read models a running app serves, for
+views to reach.
 
-``create_app`` installs them once; views call ``current_towns()`` and ``current_config()``.
-``Towns`` serialises its writes, so every waitress thread may share the one instance.
+``create_app`` installs them once; views call ``current_towns()``, ``current_config()`` and
+``current_runner()``. ``Towns`` serialises its writes, so every waitress thread may share the one
+instance; the views' store keeps one connection per thread.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 
 from adapters.config import Config
 from domain.service import Towns
+from projections.runner import ProjectionRunner
 
 EXTENSION = "towns"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Served:
     towns: Towns
     config: Config
+    runner: ProjectionRunner | None = None
+    _building: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def read_models(self) -> ProjectionRunner:
+        """The runner given to ``create_app``; without one, a runner of every projection on
+        the service's own database, built (and its tables created) at the first read."""
+        if self.runner is None:
+            with self._building:
+                if self.runner is None:
+                    from adapters.bootstrap import database_url_of
+                    from adapters.runtime import build_runner
+
+                    self.runner = build_runner(self.towns, database_url_of(self.towns))
+        return self.runner
 
 
-def install(app: Flask, towns: Towns, config: Config) -> None:
-    """Makes ``towns`` and ``config`` the app's service and configuration."""
-    app.extensions[EXTENSION] = Served(towns, config)
+def install(app: Flask, towns: Towns, config: Config,
+            runner: ProjectionRunner | None = None) -> None:
+    """Makes ``towns``, ``config`` and ``runner`` (the read models) the app's own."""
+    app.extensions[EXTENSION] = Served(towns, config, runner)
 
 
 def current_towns() -> Towns:
@@ -35,3 +54,8 @@ def current_towns() -> Towns:
 def current_config() -> Config:
     """The configuration (calls, principals) of the app handling the current request."""
     return current_app.extensions[EXTENSION].config
+
+
+def current_runner() -> ProjectionRunner:
+    """The read models' runner (and through it their store) of the app handling the request."""
+    return current_app.extensions[EXTENSION].read_models()

@@ -17,6 +17,7 @@ from waitress import create_server
 from adapters.config import Config
 from adapters.http.app import create_app
 from domain.service import Towns
+from projections.runner import ProjectionRunner
 
 log = logging.getLogger("towns.http")
 
@@ -24,17 +25,19 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def serve(towns: Towns, config: Config, host: str, port: int, threads: int,
-          close: Callable[[], object] | None = None) -> None:
+          close: Callable[[], object] | None = None,
+          runner: ProjectionRunner | None = None) -> None:
     """Serves ``towns`` on ``host:port`` with ``threads`` worker threads until SIGTERM/SIGINT.
 
     Returns normally after a clean stop; a port that cannot be bound exits 1 with one line on
     stderr (the CLI's convention). Either way ``close`` (default: ``towns.close``) is called
     once the server is down: a runtime passes its own, which stops its workers before the
-    service they use is closed.
+    service they use is closed. ``runner`` serves the read models (default: the app builds
+    one on ``towns``' database).
     """
     _configure_logging()
     close = close or towns.close
-    app = create_app(towns, config)
+    app = create_app(towns, config, runner)
     try:
         server = create_server(app, host=host, port=port, threads=threads, ident="towns")
     except OSError as error:

@@ -27,22 +27,22 @@ class LimitSchema(Schema):
 
 
 def area() -> Blueprint:
-    """A new area, as the read API will add one."""
-    blp = Blueprint("audit", __name__, description="a test area")
+    """A new area, as the read API adds one (beside the real audit area, under a path of its own)."""
+    blp = Blueprint("area", __name__, description="a test area")
 
-    @blp.route("/api/v1/audit/verify")
+    @blp.route("/api/v1/area/verify")
     @blp.response(200)
     @require_roles("province", "auditor")
     def verify():
         """Verify"""
         return {"who": current_principal().name}
 
-    @blp.route("/api/v1/audit/missing")
+    @blp.route("/api/v1/area/missing")
     @require_roles()
     def missing():
         raise UnknownApplication("no such application", {"application_ref": "X"})
 
-    @blp.route("/api/v1/audit/page")
+    @blp.route("/api/v1/area/page")
     @blp.arguments(LimitSchema, location="query")
     @blp.response(200)
     def page(args):
@@ -72,14 +72,14 @@ def bearer(name: str) -> dict:
 
 
 def test_require_roles_answers_401_403_and_lets_the_roles_in(client):
-    response = client.get("/api/v1/audit/verify")
+    response = client.get("/api/v1/area/verify")
     error_of(response, 401, "unauthenticated")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    error_of(client.get("/api/v1/audit/verify", headers=bearer("nobody")), 401, "unauthenticated")
-    forbidden = error_of(client.get("/api/v1/audit/verify", headers=bearer("operator")), 403, "forbidden")
+    error_of(client.get("/api/v1/area/verify", headers=bearer("nobody")), 401, "unauthenticated")
+    forbidden = error_of(client.get("/api/v1/area/verify", headers=bearer("operator")), 403, "forbidden")
     assert forbidden["details"] == {"role": "operator", "allowed_roles": ["province", "auditor"]}
     for who in ("province", "auditor"):
-        response = client.get("/api/v1/audit/verify", headers=bearer(who))
+        response = client.get("/api/v1/area/verify", headers=bearer(who))
         assert (response.status_code, response.get_json()) == (200, {"who": who})
 
 
@@ -90,22 +90,22 @@ def test_require_roles_refuses_unknown_roles():
 
 def test_require_roles_is_documented(client):
     spec = client.get("/api/v1/openapi.json").get_json()
-    operation = spec["paths"]["/api/v1/audit/verify"]["get"]
+    operation = spec["paths"]["/api/v1/area/verify"]["get"]
     assert operation["security"] == [{"bearerAuth": []}]
     assert {"401", "403"} <= set(operation["responses"])
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
 
 def test_a_domain_error_raised_in_any_view_is_contract_json(client):
-    error = error_of(client.get("/api/v1/audit/missing", headers=bearer("operator")), 404,
+    error = error_of(client.get("/api/v1/area/missing", headers=bearer("operator")), 404,
                      "unknown_application")
     assert error["details"] == {"application_ref": "X"}
 
 
 def test_bad_query_arguments_are_schema_invalid_with_field_paths(client):
-    error = error_of(client.get("/api/v1/audit/page?limit=many"), 422, "schema_invalid")
+    error = error_of(client.get("/api/v1/area/page?limit=many"), 422, "schema_invalid")
     assert set(error["details"]) == {"limit"}
-    assert client.get("/api/v1/audit/page?limit=3").get_json() == {"limit": 3}
+    assert client.get("/api/v1/area/page?limit=3").get_json() == {"limit": 3}
 
 
 def test_flasks_own_errors_are_contract_json(client):

@@ -1,0 +1,84 @@
+"""What a principal may read (CONTRACT.md §3, roles): the province and auditors everything, a
+city its jurisdiction, an applicant its own applications; operators no application data.
+
+An application belongs to the applicant principal that submitted it: the submission's
+``data["owner"]``. The read models do not keep the owner, so applicants' lists are filtered by
+reading the first event of each candidate (candidates are already narrowed to its city, the only
+city an applicant may submit for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from uuid import UUID
+
+from domain.applications import Application
+from domain.errors import Forbidden
+from domain.principals import APPLICANT, AUDITOR, CITY, PROVINCE, Principal
+from domain.service import Towns
+
+READERS = (PROVINCE, AUDITOR, CITY, APPLICANT)
+"""The roles that read application data."""
+
+
+@dataclass(frozen=True)
+class Reach:
+    principal: Principal
+
+    @property
+    def city(self) -> str | None:
+        """The one city the principal reads, or None for all of them."""
+        return self.principal.city if self.principal.role in (CITY, APPLICANT) else None
+
+    @property
+    def owner(self) -> str | None:
+        """The owner the principal's applications must have, or None for any."""
+        return self.principal.name if self.principal.role == APPLICANT else None
+
+    def city_filter(self, asked: str | None) -> tuple[bool, str | None]:
+        """(whether anything can match, the city to filter on) for a list asking for ``asked``:
+        a city or applicant asking for another city gets an empty list, not a refusal."""
+        if self.city is None:
+            return True, asked
+        return asked in (None, self.city), self.city
+
+    def check(self, submitted: Application.Event | None) -> None:
+        """Raises ``Forbidden`` unless the principal may read the application that
+        ``submitted`` (its first event; None when it cannot be read) created."""
+        if self.city is None:
+            return
+        data = submitted.data if submitted is not None else {}
+        ref = data.get("application_ref")
+        if data.get("city") != self.city:
+            raise Forbidden(
+                f"{self.principal.name} may not read {ref or 'this application'}, an application"
+                f" of {data.get('city') or 'an unknown city'}",
+                {"application_city": data.get("city"), "principal_city": self.city},
+            )
+        if self.owner is not None and data.get("owner") != self.owner:
+            raise Forbidden(f"{ref} belongs to another applicant",
+                            {"application_ref": ref, "principal": self.owner})
+
+    def keep(self, towns: Towns, app_ids: Iterable[str]) -> set[str]:
+        """Those of ``app_ids`` (already of the principal's city) the principal may read."""
+        if self.owner is None:
+            return set(app_ids)
+        return {a for a in app_ids if owner_of(towns, UUID(a)) == self.owner}
+
+
+def submission(events: Iterable[Application.Event]) -> Application.Event | None:
+    """The submission among an application's events (its first, when the store is whole)."""
+    return next((e for e in events if isinstance(e, Application.Submitted)), None)
+
+
+def owner_of(towns: Towns, app_id: UUID) -> str | None:
+    """The applicant principal that submitted the application: one stored event read."""
+    records = towns.recorder.select_events(app_id, lte=1, limit=1)
+    if not records:
+        return None
+    try:
+        event = towns.mapper.to_domain_event(records[0])
+    except Exception:  # noqa: BLE001 - an undecodable submission has no owner anyone may claim
+        return None
+    return event.data.get("owner") if isinstance(event, Application.Submitted) else None
