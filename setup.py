@@ -22,7 +22,7 @@ setup(
         "prometheus_client>=0.20,<1",  # GET /metrics and TOWNS_METRICS_PORT
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "selenium>=4.20,<5"],  # selenium: the web page
+        "test": ["pytest>=8", "hypothesis>=6.100", "selenium>=4.20,<5", "pyyaml>=6,<7"],  # selenium: the web page
     },
     entry_points={"console_scripts": ["towns = adapters.cli:main"]},
 )
