@@ -23,12 +23,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -66,7 +65,7 @@ def test_the_page_needs_no_token_and_uses_only_its_own_assets(memory_towns, conf
     assert 'id="token-form"' in html and 'id="sign-out"' in html
     csp = page.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "connect-src 'self'" in csp
-    settings = json.loads(re.search(r'id="towns-settings">(.*?)</script>', html, re.S).group(1))
+    settings = json.loads(re.search(r'id="towns-settings">(.*?)</script>', html, re.DOTALL).group(1))
     assert [c["id"] for c in settings["calls"]] == [CALL]
     assert len(settings["jurisdictions"]) == 22 and "lapsed" in settings["statuses"]
 
@@ -99,7 +98,7 @@ def test_the_page_needs_no_token_and_uses_only_its_own_assets(memory_towns, conf
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Iterator[str]:
+def served(chromium, tmp_path_factory) -> Iterator[str]:
     """`towns serve` on the demo's store, with one dead letter recorded for the operators."""
     folder = tmp_path_factory.mktemp("web")
     url = f"sqlite:///{folder}/towns.db"
@@ -142,7 +141,7 @@ def _record_dead_letter(url: str) -> None:
             "web-page-dead-1", "web-page-dead-1", "unknown_type",
             "unknown event type 'application.archived'",
             json.dumps({"message_id": "web-page-dead-1", "type": "application.archived"}).encode(),
-            "province", "application.archived", datetime(2017, 3, 31, 10, 0, tzinfo=timezone.utc),
+            "province", "application.archived", datetime(2017, 3, 31, 10, 0, tzinfo=UTC),
         )
     finally:
         towns.close()
@@ -184,19 +183,26 @@ def all_applications(base: str) -> list[dict]:
 # -- the browser -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def browser() -> Iterator:
-    """A fresh headless Chromium (its own profile, so its own sessionStorage) per test."""
+@pytest.fixture(scope="module")
+def chromium() -> None:
+    """selenium, Chromium and chromedriver are there (checked before the demo runs)."""
     try:
-        from selenium import webdriver
-        from selenium.common.exceptions import WebDriverException
-        from selenium.webdriver.chrome.service import Service
+        import selenium  # noqa: F401
     except ImportError as error:
         service_missing("selenium (pip install -e '.[test]')", error)
     for path in (CHROMIUM, CHROMEDRIVER):
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             service_missing("Chromium and chromedriver (apt-get install chromium chromium-driver)",
                             FileNotFoundError(path))
+
+
+@pytest.fixture
+def browser(chromium) -> Iterator:
+    """A fresh headless Chromium (its own profile, so its own sessionStorage) per test."""
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.service import Service
+
     profile = tempfile.mkdtemp(prefix="towns-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
