@@ -15,7 +15,7 @@ from flask_smorest import Api
 
 from adapters.config import Config
 from adapters.http import audit, deadline_report, events, health, reads
-from adapters.http import metrics, ops, page
+from adapters.http import docs, metrics, ops, page
 from adapters.http.auth import SECURITY_SCHEME
 from adapters.http.context import install
 from adapters.http.errors import ErrorSchema, http_error_response, register_error_handlers
@@ -67,6 +67,7 @@ def create_app(towns: Towns, config: Config, runner: ProjectionRunner | None = N
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(page.bp)  # GET /, the web page: a plain Flask blueprint
+    app.register_blueprint(docs.bp)  # GET /api/v1/docs, the OpenAPI document to read
     register_error_handlers(app)
     app.extensions[API_EXTENSION] = api
     return app

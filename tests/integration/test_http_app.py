@@ -134,3 +134,16 @@ def test_healthz_answers_503_with_a_reason_when_the_store_cannot_be_read(client,
     assert body["ok"] is False and "cannot be read" in body["reason"]
     assert "disk on fire" not in response.get_data(as_text=True)
     assert response.headers["x-towns-error"] == body["error"]["code"] == "unavailable"
+
+
+def test_the_api_documentation_is_browsable_without_a_token(sqlite_towns, config):
+    from adapters.http import create_app
+
+    client = create_app(sqlite_towns, config).test_client()
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    spec = client.get("/api/v1/openapi.json").get_json()
+    for path in spec["paths"]:
+        assert f"<code>{path}</code>" in text
+    assert "cdn" not in text.lower()
