@@ -17,9 +17,8 @@ import os
 import secrets
 import shutil
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -29,6 +28,7 @@ import pytest
 from pika.exceptions import AMQPError
 
 from adapters.amqp import topology as t
+from tests import support
 from tests.conftest import service_missing
 
 RABBITMQ_HOST = os.environ.get("TOWNS_TEST_RABBITMQ_HOST", "127.0.0.1")
@@ -140,13 +140,6 @@ class _Described(Exception):
         super().__init__(repr(error))
 
 
-def eventually(check: Callable[[], object], timeout: float = 20.0, every: float = 0.1):
-    """Polls ``check`` until it returns something true; returns that, or fails at the timeout."""
-    end = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"not within {timeout}s: {check.__doc__ or check}")
-        time.sleep(every)
+def eventually(check, timeout: float = 20.0, every: float = 0.1, what: str = ""):
+    """Polls until true (``tests.support.eventually``), with this module's patience."""
+    return support.eventually(check, timeout, every, what)

@@ -17,9 +17,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from adapters.inbound_records import InboundRecords
 from domain.applications import application_id
 from domain.inbox import inbox_id
 from domain.service import Towns
+from tests import support
 from tests.conftest import service_missing
 from tests.factories import CALL, encode
 
@@ -51,17 +51,9 @@ def rabbitmqctl(*args: str, timeout: float = 60) -> str:
     return result.stdout
 
 
-def eventually(check: Callable[[], Any], timeout: float = 30, every: float = 0.2, what: str = "") -> Any:
-    """Polls ``check`` until it answers something true; fails with ``what`` after ``timeout``."""
-    end = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"not within {timeout}s: {what or check}")
-        time.sleep(every)
-
+def eventually(check, timeout: float = 30, every: float = 0.2, what: str = ""):
+    """Polls until true (``tests.support.eventually``), with this module's patience."""
+    return support.eventually(check, timeout, every, what)
 
 @dataclass(frozen=True)
 class Received:

@@ -11,11 +11,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,6 +21,7 @@ from adapters.bootstrap import build_towns
 from adapters.config import Config
 from adapters.runtime import build_runner
 from projections.runner import ProjectionRunner
+from tests import support
 from tests.amqp_fixtures import amqp_url, rabbitmq, rabbitmqctl  # noqa: F401 - fixture
 from workers.deadlines import DeadlineSchedule
 
@@ -41,15 +40,9 @@ def vhost(rabbitmq: str) -> Iterator[str]:  # noqa: F811 - the fixture imported 
         rabbitmqctl("delete_vhost", name, check=False)
 
 
-def eventually(check: Callable[[], Any], timeout: float = 60, every: float = 0.1, what: str = "") -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"not within {timeout}s: {what or check.__doc__ or check}")
-        time.sleep(every)
+def eventually(check, timeout: float = 60, every: float = 0.1, what: str = ""):
+    """Polls until true (``tests.support.eventually``), with this module's patience."""
+    return support.eventually(check, timeout, every, what)
 
 
 class WorkerProcess:
