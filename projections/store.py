@@ -122,7 +122,9 @@ class ViewStore:
             return connection
         import psycopg
 
-        connection = psycopg.connect(self.conninfo, autocommit=True)
+        # No server-side prepared statements: a generic plan made while a table was empty (a
+        # sequential scan) would be kept as the table grows to millions of rows.
+        connection = psycopg.connect(self.conninfo, autocommit=True, prepare_threshold=None)
         connection.execute(f'SET search_path TO "{self.schema}"')
         return connection
 
