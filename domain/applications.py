@@ -12,6 +12,7 @@ Topics are explicit and stable: they are part of the stored data, not of the mod
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -26,6 +27,7 @@ from domain.jurisdictions import region_of
 NAMESPACE = uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/applications")
 
 
+@lru_cache(maxsize=65536)
 def application_id(call_id: str, ref: str) -> UUID:
     """The id of the application (call_id, ref): the pair names one application forever."""
     return uuid5(NAMESPACE, f"{call_id}\n{ref}")
