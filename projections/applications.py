@@ -44,7 +44,7 @@ def fold(state: dict | None, recorded: Recorded, checked: set[str]) -> dict:
             "application_ref": d["application_ref"], "town_name": d["town_name"],
             "city": d["city"], "region": region_of(d["city"]), "track": d["track"],
             "status": None, "lapsed_from": None, "receipts": [], "recommended_at": None,
-            "criteria": [], "score": None, "lapse": None, "reinstated": None,
+            "criteria_outcome": None, "score": None, "lapse": None, "reinstated": None,
             "closed_before_check": False,
         }
     before = None if state["status"] is None else lc.Standing(state["status"], state["lapsed_from"])
@@ -56,7 +56,8 @@ def fold(state: dict | None, recorded: Recorded, checked: set[str]) -> dict:
     elif kind == lc.RECEIVE_MATERIALS:
         state["receipts"].append({**event.data, "occurred_at": event.occurred_at.isoformat()})
     elif kind == lc.EVALUATE:
-        state["criteria"], state["score"] = event.data["criteria"], event.data["score"]
+        state["criteria_outcome"] = criteria_outcome(event.data["criteria"])
+        state["score"] = event.data["score"]
     elif kind == lc.LAPSE:
         state["lapse"] = event.data
     elif kind == lc.REINSTATE:
@@ -131,18 +132,11 @@ class ApplicationRows(Projection):
 
     def _save(self, tx: Tx, table: str, states: Any) -> None:
         columns = (*self.columns, "state")
-        marks = ", ".join("?" for _ in columns)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "app_id")
-        tx.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
-            f"ON CONFLICT (app_id) DO UPDATE SET {updates}",
-            [(*(_cell(s, c) for c in self.columns), json.dumps(s)) for s in states],
-        )
+        rows = [(*(_cell(s, c) for c in self.columns), json.dumps(s)) for s in states]
+        tx.upsert_many(table, columns, "app_id", rows)
 
 
 def _cell(state: dict, column: str) -> Any:
-    if column == "criteria_outcome":
-        return criteria_outcome(state["criteria"])
     if column == "detail":
         return state["deadline_detail"]
     return state[column]
