@@ -21,7 +21,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from domain.applications import Application
+from domain.applications import EVENT_CLASSES, Application
 from domain.hashing import GENESIS
 from projections.base import Projection, Recorded
 from projections.store import Tx
@@ -41,9 +41,10 @@ def log_link(previous: str, position: int, topic: str, state_sha256: str) -> str
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def recorded_at(event: Any) -> str:
-    timestamp = getattr(event, "timestamp", None)
-    return timestamp.isoformat() if timestamp is not None else ""
+def recorded_at(recorded: Recorded) -> str:
+    """The record time of a notification's event, exactly as stored."""
+    stamp = json.loads(recorded.state).get("timestamp")
+    return stamp["_data_"] if isinstance(stamp, dict) else ""
 
 
 class AuditTrail(Projection):
@@ -67,26 +68,28 @@ class AuditTrail(Projection):
     }
     indexes = {"audit_events": ["call_id, position", "app_id, version"]}
 
+    decodes = False  # the rows come straight from the stored JSON
+
     def apply(self, tx: Tx, names: dict[str, str], batch: Sequence[Recorded]) -> None:
         head = tx.one(f"SELECT seq, chain_hash FROM {names['audit_chain']} "
                       "ORDER BY position DESC LIMIT 1")
         seq, previous = head if head else (0, GENESIS)
-        apps = self._applications(tx, names["audit_applications"], batch)
+        views = [_view(recorded) for recorded in batch]
+        apps = self._applications(tx, names["audit_applications"], views)
         new_apps, events, links, checkpoints = [], [], [], []
-        for recorded in batch:
-            event = recorded.event
-            if isinstance(event, Application.Event):
-                app_id = str(event.originator_id)
-                if isinstance(event, Application.Submitted):
-                    apps[app_id] = (event.data["call_id"], event.data["application_ref"])
+        for recorded, view in zip(batch, views):
+            if view is not None:
+                app_id = view.app_id
+                if view.type == SUBMITTED:
+                    apps[app_id] = (view.data["call_id"], view.data["application_ref"])
                     new_apps.append((app_id, *apps[app_id], recorded.position))
                 call_id, ref = apps.get(app_id, ("", ""))  # no submission: verify names it
-                events.append(_event_row(recorded.position, app_id, call_id, ref, event))
+                events.append(view.row(recorded.position, call_id, ref))
             sha = state_digest(recorded.state)
             seq, previous = seq + 1, log_link(previous, recorded.position, recorded.topic, sha)
             links.append((recorded.position, seq, recorded.topic, sha, previous))
             if seq % CHECKPOINT_EVERY == 0:
-                checkpoints.append((recorded.position, previous, seq, recorded_at(event)))
+                checkpoints.append((recorded.position, previous, seq, recorded_at(recorded)))
         tx.insert_many(names["audit_applications"],
                        ("app_id", "call_id", "application_ref", "position"), new_apps)
         tx.insert_many(names["audit_events"],
@@ -98,13 +101,9 @@ class AuditTrail(Projection):
         tx.insert_many(names["audit_checkpoints"],
                        ("position", "chain_hash", "events", "recorded_at"), checkpoints)
 
-    def _applications(self, tx: Tx, table: str, batch: Sequence[Recorded]) -> dict[str, tuple]:
+    def _applications(self, tx: Tx, table: str, views: Sequence[Any]) -> dict[str, tuple]:
         """Call and ref of the batch's applications submitted in earlier batches."""
-        ids = sorted({
-            str(r.event.originator_id) for r in batch
-            if isinstance(r.event, Application.Event)
-            and not isinstance(r.event, Application.Submitted)
-        })
+        ids = sorted({v.app_id for v in views if v is not None and v.type != SUBMITTED})
         apps: dict[str, tuple] = {}
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
@@ -117,8 +116,33 @@ class AuditTrail(Projection):
         return apps
 
 
-def _event_row(position: int, app_id: str, call_id: str, ref: str, event: Any) -> tuple:
-    actor = json.dumps(event.actor, sort_keys=True, ensure_ascii=False)
-    return (position, app_id, call_id, ref, event.originator_version, event.EVENT_TYPE, actor,
-            event.message_id, event.occurred_at.isoformat(), event.timestamp.isoformat(),
-            event.hash, event.prev_hash)
+SUBMITTED = Application.Submitted.EVENT_TYPE
+TYPES = {cls.TOPIC: cls.EVENT_TYPE for cls in EVENT_CLASSES.values()}
+
+
+class _EventView:
+    """What an application event's row needs, read from its stored JSON (the transcoder writes
+    datetimes as ``{"_type_": "datetime_iso", "_data_": isoformat}``)."""
+
+    __slots__ = ("app_id", "version", "type", "doc")
+
+    def __init__(self, recorded: Recorded) -> None:
+        self.app_id = str(recorded.originator_id)
+        self.version = recorded.originator_version
+        self.type = TYPES[recorded.topic]
+        self.doc = json.loads(recorded.state)
+
+    @property
+    def data(self) -> dict:
+        return self.doc["data"]
+
+    def row(self, position: int, call_id: str, ref: str) -> tuple:
+        doc = self.doc
+        actor = json.dumps(doc["actor"], sort_keys=True, ensure_ascii=False)
+        return (position, self.app_id, call_id, ref, self.version, self.type, actor,
+                doc["message_id"], doc["occurred_at"]["_data_"], doc["timestamp"]["_data_"],
+                doc["hash"], doc["prev_hash"])
+
+
+def _view(recorded: Recorded) -> _EventView | None:
+    return _EventView(recorded) if recorded.topic in TYPES else None

@@ -15,8 +15,10 @@ class Recorded:
 
     position: int
     topic: str
-    event: Any
+    event: Any  # None for a projection that reads the stored bytes itself (``decodes``)
     state: bytes
+    originator_id: Any = None
+    originator_version: int = 0
 
 
 class Projection:
@@ -27,6 +29,9 @@ class Projection:
     tables: ClassVar[dict[str, str]]
     indexes: ClassVar[dict[str, list[str]]] = {}
     topics: ClassVar[tuple[str, ...]] = ()  # the topics it reads; empty: all
+    decodes: ClassVar[bool] = True
+    """False: it reads the stored JSON itself, cheaper than decoding every event into objects
+    (used only where the store neither compresses nor encrypts)."""
 
     def create(self, tx: Tx, names: dict[str, str]) -> None:
         for table, ddl in self.tables.items():

@@ -88,8 +88,11 @@ class ProjectionRunner:
             if head > position:
                 self.store.set_position(tx, key, head, _now())
             return 0
-        decode = self.towns.mapper.to_domain_event
-        recorded = [Recorded(n.id, n.topic, decode(n), n.state) for n in notifications]
+        mapper = self.towns.mapper
+        plain = mapper.compressor is None and mapper.cipher is None
+        decode = (lambda n: None) if plain and not projection.decodes else mapper.to_domain_event
+        recorded = [Recorded(n.id, n.topic, decode(n), n.state, n.originator_id,
+                             n.originator_version) for n in notifications]
         projection.apply(tx, names, recorded)
         self.store.set_position(tx, key, notifications[-1].id, _now())
         return len(notifications)
