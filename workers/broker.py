@@ -23,6 +23,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Retries, default_middleware
 
 from workers.failures import RecordFailures
+from workers.metrics import WorkerMetrics
 
 log = logging.getLogger("towns.worker")
 
@@ -57,7 +58,7 @@ def _middleware() -> list:
     # failure record runs just after it, once Retries has decided whether a failure is final.
     middleware = [make() for make in default_middleware]
     at = next(i for i, m in enumerate(middleware) if isinstance(m, Retries))
-    return [*middleware[:at], RecordFailures(), *middleware[at:]]
+    return [*middleware[:at], RecordFailures(), *middleware[at:], WorkerMetrics()]
 
 
 def _rabbitmq(url: str) -> RabbitmqBroker:

@@ -118,3 +118,21 @@ def test_the_time_limit_is_enforced_in_our_own_worker(runtime):
     assert time.monotonic() - started < 5
     [failure] = failures.failures(runtime.store)
     assert failure.actor == "towns_test_slow" and "TimeLimitExceeded" in failure.error
+
+
+def test_dramatiq_s_own_metrics_are_served_with_ours(tmp_path):
+    """The embedded worker processes a message; /metrics then shows dramatiq's counters."""
+    from prometheus_client import REGISTRY, generate_latest
+
+    from adapters.bootstrap import build_runtime
+    from adapters.config import load_config
+
+    runtime = build_runtime(load_config(), f"sqlite:///{tmp_path}/towns.db", None)
+    try:
+        runtime.nudge()
+        runtime.drain()
+        text = generate_latest(REGISTRY).decode()
+    finally:
+        runtime.close()
+    assert "dramatiq_messages_total{" in text
+    assert 'actor_name="project_all"' in text
