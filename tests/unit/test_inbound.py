@@ -49,15 +49,15 @@ def history(inbound: Inbound, ref: str = "SD-2017-001") -> list[str]:
 
 
 def counting_saves(inbound: Inbound) -> list[int]:
-    """Records how many aggregates each save of the service carried."""
+    """Records how many aggregates each write of the service (one transaction) carried."""
     saves: list[int] = []
-    save = inbound.towns.save
+    record = inbound.towns._record
 
-    def counted(*aggregates, **kwargs):
-        saves.append(len(aggregates))
-        return save(*aggregates, **kwargs)
+    def counted(processing_event):
+        saves.append(len(processing_event.aggregates))
+        return record(processing_event)
 
-    inbound.towns.save = counted
+    inbound.towns._record = counted
     return saves
 
 
