@@ -194,8 +194,16 @@ def rabbit() -> Iterator[Rabbit]:
             "guest", "guest"), socket_timeout=3)).close()
     except pika.exceptions.AMQPError as error:
         service_missing("RabbitMQ", error)
+    with own_vhost("towns-it") as broker:
+        yield broker
+
+
+@contextmanager
+def own_vhost(prefix: str) -> Iterator[Rabbit]:
+    """A virtual host of its own with the topology declared, and a gateway user tagged
+    impersonator (publishes as any principal), both deleted afterwards."""
     suffix = secrets.token_hex(4)
-    vhost, gateway, password = f"towns-it-{suffix}", f"towns-it-gateway-{suffix}", secrets.token_hex(12)
+    vhost, gateway, password = f"{prefix}-{suffix}", f"{prefix}-gw-{suffix}", secrets.token_hex(12)
     made: list[tuple[str, str]] = []
     try:
         rabbitmqctl("add_vhost", vhost)

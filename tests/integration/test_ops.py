@@ -10,7 +10,6 @@ plugin that cannot be reached skips these tests, with CI=true it fails them.
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 import signal
 import socket
@@ -39,7 +38,7 @@ from tests.integration.rabbit import (
     consumers,  # noqa: F401 - fixture
     eventually,
     message,
-    rabbitmqctl,
+    own_vhost,
     store,  # noqa: F401 - fixture
 )
 
@@ -90,23 +89,8 @@ def management_api(rabbitmq) -> str:  # noqa: F811 - the fixture imported above
 def broker(rabbitmq) -> Iterator[Rabbit]:  # noqa: F811
     """A virtual host of this test's own with the topology declared, and a gateway user tagged
     impersonator (publishes as any principal), both deleted afterwards."""
-    suffix = secrets.token_hex(4)
-    vhost, gateway, password = f"towns-ops-{suffix}", f"towns-ops-gw-{suffix}", secrets.token_hex(12)
-    made: list[tuple[str, str]] = []
-    try:
-        rabbitmqctl("add_vhost", vhost)
-        made.append(("delete_vhost", vhost))
-        rabbitmqctl("add_user", gateway, password)
-        made.append(("delete_user", gateway))
-        rabbitmqctl("set_user_tags", gateway, "impersonator")
-        for user in ("guest", gateway):
-            rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
-        found = Rabbit(vhost, gateway, password)
-        found.declare()
+    with own_vhost("towns-ops") as found:
         yield found
-    finally:
-        for command, name in reversed(made):
-            rabbitmqctl(command, name)
 
 
 @pytest.fixture
