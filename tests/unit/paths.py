@@ -33,6 +33,26 @@ EVENT_TYPES = (SUBMIT, RESUBMIT, WITHDRAW, RETURN, VERIFY, RECOMMEND, REJECT, MA
                EVALUATE, APPROVE)
 ROLES = ("applicant", "city", "province", "auditor", "operator")
 
+# DOMAIN.md, "The transition table (exact)", written out independently of domain/lifecycle.py:
+# (event, by) -> (allowed while, becomes). None: no application with this (call, ref) yet.
+UNCHANGED = "unchanged"
+OPEN = {"submitted", "returned", "city_verified", "recommended", "evaluated"}
+EXPECTED_TABLE: dict[tuple[str, str], tuple[set, str]] = {
+    (SUBMIT, "applicant"): ({None}, "submitted"),
+    (RESUBMIT, "applicant"): ({"returned"}, "submitted"),
+    (WITHDRAW, "applicant"): (OPEN, "withdrawn"),
+    (RETURN, "city"): ({"submitted", "city_verified"}, "returned"),
+    (VERIFY, "city"): ({"submitted"}, "city_verified"),
+    (RECOMMEND, "city"): ({"city_verified"}, "recommended"),
+    (REJECT, "city"): ({"submitted", "returned", "city_verified"}, "rejected"),
+    (REJECT, "province"): ({"recommended", "evaluated"}, "rejected"),
+    (MATERIALS, "province"): ({"recommended"}, UNCHANGED),
+    (EVALUATE, "province"): ({"recommended", "evaluated"}, "evaluated"),
+    (APPROVE, "province"): ({"evaluated"}, "approved"),
+}
+# DOMAIN.md, "The deadline": what may still save a lapsed application, dated <= the cutoff
+EVIDENCE = {VERIFY, RECOMMEND, MATERIALS}
+
 # Paths of (event type, sending role) from nothing to each state. "recommended" carries complete
 # materials, so that evaluation is decided by the table alone; evaluated passes every clause.
 _SUBMITTED = [(SUBMIT, "applicant")]

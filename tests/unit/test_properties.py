@@ -34,8 +34,24 @@ from domain.history import ChainBreak
 from tests.desk import Desk
 from tests.factories import CALL, CST, indicators
 from tests.unit.paths import (
-    APPROVE, CUTOFF, EVALUATE, EVENT_TYPES, MATERIALS, RECOMMEND, REJECT, RESUBMIT, RETURN,
-    SUBMIT, VERIFY, WITHDRAW, max_notification_id, message,
+    APPROVE,
+    CUTOFF,
+    EVALUATE,
+    EVENT_TYPES,
+    EVIDENCE,
+    EXPECTED_TABLE,
+    MATERIALS,
+    OPEN,
+    RECOMMEND,
+    REJECT,
+    RESUBMIT,
+    RETURN,
+    SUBMIT,
+    UNCHANGED,
+    VERIFY,
+    WITHDRAW,
+    max_notification_id,
+    message,
 )
 
 PROPERTY = settings(
@@ -46,21 +62,7 @@ PROPERTY = settings(
 
 # -- DOMAIN.md's table, written out independently ------------------------------------------
 
-OPEN = {"submitted", "returned", "city_verified", "recommended", "evaluated"}
-UNCHANGED = "unchanged"
-TABLE: dict[tuple[str, str], tuple[set, str]] = {
-    (RESUBMIT, "applicant"): ({"returned"}, "submitted"),
-    (WITHDRAW, "applicant"): (OPEN, "withdrawn"),
-    (RETURN, "city"): ({"submitted", "city_verified"}, "returned"),
-    (VERIFY, "city"): ({"submitted"}, "city_verified"),
-    (RECOMMEND, "city"): ({"city_verified"}, "recommended"),
-    (REJECT, "city"): ({"submitted", "returned", "city_verified"}, "rejected"),
-    (REJECT, "province"): ({"recommended", "evaluated"}, "rejected"),
-    (MATERIALS, "province"): ({"recommended"}, UNCHANGED),
-    (EVALUATE, "province"): ({"recommended", "evaluated"}, "evaluated"),
-    (APPROVE, "province"): ({"evaluated"}, "approved"),
-}
-EVIDENCE = {VERIFY, RECOMMEND, MATERIALS}
+TABLE = {row: rule for row, rule in EXPECTED_TABLE.items() if row[0] != SUBMIT}  # submissions apart
 NOT_CHECKED = {"rejected", "withdrawn", "lapsed"}  # the check leaves these alone
 CHECK_DUE = CUTOFF + timedelta(days=1)
 
