@@ -63,8 +63,8 @@ class DeadlineSchema(Schema):
     detail = fields.String(required=True)
 
 
-class SummarySchema(Schema):
-    """One application of a list, from the summaries read model."""
+class ApplicationFields(Schema):
+    """What a list item and a whole application both carry."""
 
     call_id = fields.String(required=True)
     application_ref = fields.String(required=True)
@@ -74,10 +74,15 @@ class SummarySchema(Schema):
     city = fields.String(required=True)
     region = fields.String(required=True, metadata={"description": "prd | ewn"})
     track = fields.String(required=True)
-    criteria_outcome = fields.String(allow_none=True,
-                                     metadata={"description": "pass | warning | fail, or null"})
     score = fields.Float(allow_none=True)
     deadline = fields.Nested(DeadlineSchema, required=True)
+
+
+class SummarySchema(ApplicationFields):
+    """One application of a list, from the summaries read model."""
+
+    criteria_outcome = fields.String(allow_none=True,
+                                     metadata={"description": "pass | warning | fail, or null"})
     updated_at = _instant("business time of the last event")
     recorded_at = _instant("record time of the last event")
 
@@ -106,22 +111,12 @@ class BreakSchema(Schema):
     reason = fields.String(required=True)
 
 
-class ApplicationSchema(Schema):
+class ApplicationSchema(ApplicationFields):
     """An application at a point of its history, by replaying its events."""
 
-    call_id = fields.String(required=True)
-    application_ref = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(STATES))
-    version = fields.Integer(required=True)
-    town_name = fields.String(required=True)
-    city = fields.String(required=True)
-    region = fields.String(required=True)
-    track = fields.String(required=True)
     applicant = fields.Dict()
     criteria = fields.List(fields.Nested(CriterionSchema), required=True)
-    score = fields.Float(allow_none=True)
     materials = fields.Nested(MaterialsSchema)
-    deadline = fields.Nested(DeadlineSchema, required=True)
     updated_at = _instant("business time of the last event counted")
     as_of = _instant("the as_of asked for, or null")
     known_at = _instant("the known_at asked for, or null")
