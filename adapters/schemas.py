@@ -16,6 +16,14 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 from marshmallow.exceptions import SCHEMA
 
+from adapters.schema_compiler import (
+    Defer,
+    compile_schema,
+    compiles,
+    finite_number,
+    json_boolean,
+    schema_checker,
+)
 from domain import indicators, lifecycle
 from domain.errors import Malformed, SchemaInvalid, UnknownType
 from domain.jurisdictions import CITY_CODES
@@ -60,6 +68,10 @@ class JsonNumber(fields.Field):
         if isinstance(value, float) and not math.isfinite(value):
             raise self.make_error("invalid")
         return value
+
+
+compiles(StrictBoolean)(lambda field: json_boolean)
+compiles(JsonNumber)(lambda field: finite_number)
 
 
 def text(**kwargs: Any) -> fields.String:
@@ -203,6 +215,19 @@ class TrackIndicators(fields.Field):
             raise ValidationError(exc.messages) from exc
 
 
+@compiles(TrackIndicators)
+def _track_indicators(field: TrackIndicators):
+    by_track = {track: schema_checker(schema) for track, schema in _TRACK_INDICATORS.items()}
+
+    def convert(value: Any, data: dict) -> dict:
+        track = data.get("track")
+        if type(track) is not str or track not in by_track:
+            raise Defer
+        return by_track[track](value, data)
+
+    return convert
+
+
 class ApplicantSchema(_Schema):
     name = text(required=True)
     kind = one_of(APPLICANT_KINDS, required=True)
@@ -288,6 +313,11 @@ assert tuple(PAYLOAD_SCHEMAS) == EVENT_TYPES
 
 _ENVELOPE = EnvelopeSchema()
 
+_COMPILED_ENVELOPE = compile_schema(_ENVELOPE)
+_COMPILED_PAYLOADS = {name: compile_schema(schema) for name, schema in PAYLOAD_SCHEMAS.items()}
+"""The same schemas compiled for valid messages (``adapters.schema_compiler``); anything they
+do not accept goes through marshmallow, which names the errors."""
+
 
 # ---------------------------------------------------------------------------------------------
 # Parsing
@@ -308,6 +338,13 @@ def parse_envelope(obj: Any) -> dict:
     """
     if not isinstance(obj, dict):
         raise Malformed("the message is not a JSON object")
+    envelope = _COMPILED_ENVELOPE(obj)
+    if envelope is not None:
+        compiled = _COMPILED_PAYLOADS.get(envelope["type"])
+        payload = compiled(envelope["payload"]) if compiled else None
+        if payload is not None:
+            envelope["payload"] = payload
+            return envelope
     try:
         envelope = _ENVELOPE.load(obj)
     except ValidationError as exc:
