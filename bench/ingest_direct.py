@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eventsourcing.application import Application as Library  # noqa: E402
 from eventsourcing.domain import Aggregate  # noqa: E402
 
-from adapters.bootstrap import build_towns, store_settings  # noqa: E402
+from adapters.bootstrap import build_towns, library_settings  # noqa: E402
 from adapters.config import load_config  # noqa: E402
 from adapters.ingest import ingest, ingest_many  # noqa: E402
 from bench.common import best_of, life_cycles, postgres_url, rate, sqlite_url, table, timed  # noqa: E402
@@ -49,7 +49,7 @@ class Baseline(Library):
 def baseline_rate(url: str, n: int, reads: bool = False) -> float:
     """The library alone: the same payloads, one event per save(), no rules; with ``reads``,
     each event is a library command (get the aggregate, trigger, save), without, only saves."""
-    app = Baseline(env=store_settings(url))
+    app = Baseline(env=library_settings(url))
     payloads = [json.loads(body)["payload"] for _, body in life_cycles(n)]
     counters = [Counter() for _ in range(max(1, n // 6))]
     for counter in counters:

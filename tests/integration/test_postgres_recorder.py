@@ -1,0 +1,113 @@
+"""The PostgreSQL recorder (adapters.postgres_recorder) against the library's own, on the real
+server: the same stored events give the same rows, byte for byte, and the same notification
+order; a second event at a version refuses the whole transaction, as the library's does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+from adapters.bootstrap import build_towns, library_settings, store_settings
+from adapters.postgres_recorder import PostgresRecorder
+from domain.applications import application_id
+from domain.service import Towns
+from tests.factories import CALL, envelope
+
+
+@pytest.fixture
+def two_schemas(postgres_url: str) -> Iterator[tuple[str, str]]:
+    base = postgres_url.split("?", 1)[0]
+    names = [f"t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    with psycopg.connect(base, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f"CREATE SCHEMA {name}")
+    yield tuple(f"{base}?schema={name}" for name in names)
+    with psycopg.connect(base, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+def recorder_of(config, url: str, library: bool) -> Towns:
+    return Towns(config.calls, env=(library_settings if library else store_settings)(url))
+
+
+def stored_events(count: int) -> list[StoredEvent]:
+    """Events of several aggregates, states of many sizes and every byte value."""
+    ids = [uuid.uuid4() for _ in range(3)]
+    return [
+        StoredEvent(
+            originator_id=ids[i % 3],
+            originator_version=i // 3 + 1,
+            topic=f"towns:Application.Event{i % 5}",
+            state=bytes(range(256)) * (i % 4) + f'{{"n": {i}, "t": "镇"}}'.encode(),
+        )
+        for i in range(count)
+    ]
+
+
+def rows(url: str) -> list[tuple]:
+    base, schema = url.split("?schema=")
+    with psycopg.connect(base) as conn:
+        return conn.execute(
+            f"SELECT originator_id, originator_version, topic, state, notification_id "
+            f"FROM {schema}.towns_events ORDER BY notification_id"
+        ).fetchall()
+
+
+def test_the_service_uses_the_columnar_recorder(config, postgres_schema_url):
+    towns = build_towns(config, postgres_schema_url)
+    try:
+        assert type(towns.recorder) is PostgresRecorder
+    finally:
+        towns.close()
+
+
+def test_the_same_events_give_the_same_rows_as_the_librarys_recorder(config, two_schemas):
+    ours_url, library_url = two_schemas
+    ours, library = recorder_of(config, ours_url, False), recorder_of(config, library_url, True)
+    try:
+        assert type(library.recorder) is PostgresApplicationRecorder
+        events = stored_events(30)
+        ids_ours, ids_library = [], []
+        for batch in (events[:1], events[1:2], events[2:17], events[17:]):
+            ids_ours += ours.recorder.insert_events(batch)
+            ids_library += library.recorder.insert_events(batch)
+        assert ids_ours == ids_library == list(range(1, 31))
+        assert rows(ours_url) == rows(library_url)
+        assert [bytes(r[3]) for r in rows(ours_url)] == [e.state for e in events]
+    finally:
+        ours.close()
+        library.close()
+
+
+def test_a_second_event_at_a_version_refuses_the_whole_transaction(config, postgres_schema_url):
+    towns = build_towns(config, postgres_schema_url)
+    try:
+        first = stored_events(6)
+        towns.recorder.insert_events(first[:3])
+        clash = StoredEvent(first[0].originator_id, 1, "towns:Clash", b"{}")
+        with pytest.raises(IntegrityError):
+            towns.recorder.insert_events([first[3], clash])
+        assert len(rows(postgres_schema_url)) == 3
+        towns.recorder.insert_events(first[3:])
+        assert [r[1] for r in rows(postgres_schema_url)] == [1, 1, 1, 2, 2, 2]
+    finally:
+        towns.close()
+
+
+def test_an_application_written_by_the_service_reads_back(config, postgres_schema_url):
+    from adapters.ingest import ingest
+    from tests.factories import encode
+
+    towns = build_towns(config, postgres_schema_url)
+    try:
+        ingest(towns, encode(envelope("application.submitted")), config.principals["shunde-applicant"])
+        app = towns.repository.get(application_id(CALL, "SD-2017-001"))
+        assert app.status == "submitted" and app.town_name == "Beijiao Town (北滘镇)"
+    finally:
+        towns.close()
