@@ -69,12 +69,17 @@ class _Check:
 
 # --- numbers --------------------------------------------------------------------------------
 
-def _exact(value: Any) -> Fraction:
-    # str() first: a declared 0.1 means one tenth, not 0.1000000000000000055...
+def _exact(value: Any) -> int | Fraction:
+    """A declared figure as an exact number: an int as it is, a float as the decimal it was
+    written as (a declared 0.1 means one tenth, not 0.1000000000000000055...)."""
+    if type(value) is int:
+        return value
     return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
 
 
 def _figure(value: Any) -> int | str:
+    if type(value) is int:
+        return value
     exact = _exact(value)
     return int(exact) if exact.denominator == 1 else str(value)
 

@@ -129,11 +129,18 @@ class DeadlineChecks:
         """When (record time) the call's check first ran; None if it has not."""
         check_id = deadline.deadline_check_id(call.id, call.cutoff)
         if check_id not in self._checked_at:
-            check = (work or Work(self.repository)).get(check_id)
+            check = (work or Work(self.repository)).get(check_id, self._read_check)
             if check is None:
                 return None
             self._checked_at[check_id] = check.ran_at
         return self._checked_at[check_id]
+
+    def _read_check(self, check_id: UUID) -> deadline.DeadlineCheck | None:
+        """A check from its first event, ``Ran``, in one query (checks are never snapshotted,
+        so the repository's look at the snapshots first would be a second query for nothing)."""
+        for ran in self.events.get(check_id, lte=1):
+            return ran.mutate(None)
+        return None
 
 
 def _check_message_id(call: Call) -> str:

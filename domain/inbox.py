@@ -58,11 +58,17 @@ class InboxMessage(Aggregate):
 
     @classmethod
     def applied(
-        cls, message_id: str, digest: str, application_id: UUID, principal: str
+        cls,
+        message_id: str,
+        digest: str,
+        application_id: UUID,
+        principal: str,
+        marker_id: UUID | None = None,
     ) -> InboxMessage:
+        """``marker_id``, when the caller has it already, is ``inbox_id(message_id)``."""
         return cls._create(
             cls.Applied,
-            id=inbox_id(message_id),
+            id=marker_id or inbox_id(message_id),
             message_id=message_id,
             digest=digest,
             application_id=str(application_id),

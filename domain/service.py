@@ -184,7 +184,11 @@ class Towns(DeadlineChecks, Reading, EventSourcedApplication):
             app = self._existing(work, call, command)
             self._authorise_reach(app, command, principal)
             self._handlers[command.type](call, app, command)
-        work.add(InboxMessage.applied(command.message_id, command.digest, app.id, principal.name))
+        work.add(
+            InboxMessage.applied(
+                command.message_id, command.digest, app.id, principal.name, marker_id
+            )
+        )
         return Outcome(call.id, app.application_ref, app.status, app.version)
 
     def call(self, call_id: str) -> Call:

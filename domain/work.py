@@ -12,7 +12,7 @@ reads. Refusals write nothing, so the service re-checks them on fresh reads befo
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository
@@ -49,15 +49,18 @@ class Work:
         self._held: dict[UUID, Any] = {}
         self.used_cache = False
 
-    def get(self, aggregate_id: UUID) -> Any | None:
-        """The aggregate as this unit of work sees it; None when it does not exist."""
+    def get(self, aggregate_id: UUID, load: Callable[[UUID], Any] | None = None) -> Any | None:
+        """The aggregate as this unit of work sees it; None when it does not exist.
+
+        ``load`` reads it when neither this unit nor the cache holds it (the repository by
+        default); whatever it returns, None included, is held for the rest of the unit."""
         if aggregate_id not in self._held:
             cached = self._cache.get(aggregate_id) if self._cache else None
             if cached is not None:
                 self.used_cache = True
                 self._held[aggregate_id] = cached
             else:
-                self._held[aggregate_id] = self._load(aggregate_id)
+                self._held[aggregate_id] = (load or self._load)(aggregate_id)
         return self._held[aggregate_id]
 
     def held(self, aggregate_id: UUID) -> Any | None:
