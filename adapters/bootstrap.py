@@ -23,12 +23,17 @@ class DatabaseUrlError(ValueError):
 
 
 def store_settings(url: str) -> dict[str, str]:
-    """Maps ``TOWNS_DATABASE_URL`` onto eventsourcing's persistence settings, with our
-    PostgreSQL recorder (``adapters.postgres_recorder``: the library's rows, written faster)."""
+    """Maps ``TOWNS_DATABASE_URL`` onto eventsourcing's persistence settings, with the
+    service's recorders (``adapters.recorders``: the library's rows, saved on condition)."""
     settings = library_settings(url)
-    if settings["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
-        settings["APPLICATION_RECORDER_TOPIC"] = "adapters.postgres_recorder:PostgresRecorder"
-    return settings
+    recorder = RECORDERS[settings["PERSISTENCE_MODULE"]]
+    return {**settings, "APPLICATION_RECORDER_TOPIC": recorder}
+
+
+RECORDERS = {
+    "eventsourcing.sqlite": "adapters.recorders:SQLiteRecorder",
+    "eventsourcing.postgres": "adapters.recorders:PostgresRecorder",
+}
 
 
 def library_settings(url: str) -> dict[str, str]:

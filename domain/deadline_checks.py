@@ -37,7 +37,7 @@ class DeadlineRun:
 
 class DeadlineChecks:
     """Needs the application service's ``call``, ``repository``, ``recorder``, ``save``,
-    ``_save``, ``application_ids`` and a ``_checked_at`` dict."""
+    ``_save``, ``application_ids``, a ``_checked_at`` dict and ``saves_on_condition``."""
 
     def check_deadline(
         self, call_id: str, as_of: datetime, candidates: Sequence[UUID] | None = None
@@ -125,10 +125,20 @@ class DeadlineChecks:
         }
         app.record(Application.Reinstated, meta, data)
 
-    def checked_at(self, call: Call, work: Work | None = None) -> datetime | None:
-        """When (record time) the call's check first ran; None if it has not."""
+    def checked_at(
+        self, call: Call, work: Work | None = None, on_condition: bool = False
+    ) -> datetime | None:
+        """When (record time) the call's check first ran; None if it has not.
+
+        With ``on_condition``, on a store that saves on condition, a check this process has not
+        seen run is not read: ``work`` is saved only if the check still has not run when it
+        commits (``Work.require_absent``), and otherwise fails to be decided again on fresh
+        reads. A check that has run stays known, so it is read at most once per process."""
         check_id = deadline.deadline_check_id(call.id, call.cutoff)
         if check_id not in self._checked_at:
+            if on_condition and work is not None and self.saves_on_condition:
+                work.require_absent(check_id)
+                return None
             check = (work or Work(self.repository)).get(check_id, self._read_check)
             if check is None:
                 return None

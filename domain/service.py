@@ -55,6 +55,7 @@ class Towns(DeadlineChecks, Reading, EventSourcedApplication):
         super().__init__(env)
         self.calls = dict(calls)
         self._checked_at: dict[UUID, datetime] = {}
+        self.saves_on_condition = getattr(self.recorder, "saves_on_condition", False)
         self._cache = AggregateCache()
         self._writing = threading.RLock()
         self._handlers: dict[str, Callable[[Call, Application, Command], None]] = {
@@ -157,6 +158,8 @@ class Towns(DeadlineChecks, Reading, EventSourcedApplication):
             for aggregate in changed:
                 processing.events.extend(aggregate.collect_events())
                 processing.aggregates[aggregate.id] = aggregate
+            if work.absent:
+                processing.saved_kwargs["absent"] = sorted(work.absent)
             recordings = self._record(processing)
             self._take_snapshots(processing)
             self._notify(recordings)
@@ -313,7 +316,7 @@ class Towns(DeadlineChecks, Reading, EventSourcedApplication):
         }
         app = Application.submit(_meta(command), data)
         work.add(app)
-        checked_at = self.checked_at(call, work)
+        checked_at = self.checked_at(call, work, on_condition=not check_repeat)
         if checked_at is not None:
             self._lapse_if_short(call, app, checked_at)
         return app

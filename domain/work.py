@@ -16,6 +16,12 @@ from typing import Any, Callable
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository
+from eventsourcing.persistence import IntegrityError
+
+
+class PresentAggregate(IntegrityError):
+    """A save made on condition that an aggregate does not exist found that it does; nothing
+    was recorded (see ``Work.require_absent``)."""
 
 
 class AggregateCache:
@@ -48,6 +54,7 @@ class Work:
         self._cache = cache
         self._held: dict[UUID, Any] = {}
         self.used_cache = False
+        self.absent: set[UUID] = set()
 
     def get(self, aggregate_id: UUID, load: Callable[[UUID], Any] | None = None) -> Any | None:
         """The aggregate as this unit of work sees it; None when it does not exist.
@@ -73,6 +80,12 @@ class Work:
         except AggregateNotFoundError:
             return None
 
+    def require_absent(self, aggregate_id: UUID) -> None:
+        """Saves this work only if ``aggregate_id`` still has no event: the store checks it
+        under its write lock and raises ``PresentAggregate`` otherwise. Only for stores whose
+        recorder ``saves_on_condition``."""
+        self.absent.add(aggregate_id)
+
     def add(self, aggregate: Any) -> None:
         self._held[aggregate.id] = aggregate
 
@@ -82,6 +95,7 @@ class Work:
 
     def saved(self) -> None:
         """After the commit: what this work holds is the stored state."""
+        self.absent.clear()
         if self._cache is not None:
             for aggregate in self._held.values():
                 if aggregate is not None:

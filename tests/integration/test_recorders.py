@@ -1,6 +1,8 @@
-"""The PostgreSQL recorder (adapters.postgres_recorder) against the library's own, on the real
-server: the same stored events give the same rows, byte for byte, and the same notification
-order; a second event at a version refuses the whole transaction, as the library's does."""
+"""The service's recorders (adapters.recorders). On the real PostgreSQL, against the library's
+own: the same stored events give the same rows, byte for byte, and the same notification order;
+a second event at a version refuses the whole transaction, as the library's does. On both
+stores: a save on condition that an aggregate is absent records nothing when it is present, and
+a submission saved that way while another process runs the deadline check still lapses."""
 
 from __future__ import annotations
 
@@ -13,9 +15,13 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from adapters.bootstrap import build_towns, library_settings, store_settings
-from adapters.postgres_recorder import PostgresRecorder
+from adapters.recorders import PostgresRecorder, SQLiteRecorder
+from adapters.ingest import ingest
+from domain import deadline
 from domain.applications import application_id
 from domain.service import Towns
+from domain.work import PresentAggregate
+from tests.factories import at, encode
 from tests.factories import CALL, envelope
 
 
@@ -101,9 +107,6 @@ def test_a_second_event_at_a_version_refuses_the_whole_transaction(config, postg
 
 
 def test_an_application_written_by_the_service_reads_back(config, postgres_schema_url):
-    from adapters.ingest import ingest
-    from tests.factories import encode
-
     towns = build_towns(config, postgres_schema_url)
     try:
         ingest(towns, encode(envelope("application.submitted")), config.principals["shunde-applicant"])
@@ -111,3 +114,60 @@ def test_an_application_written_by_the_service_reads_back(config, postgres_schem
         assert app.status == "submitted" and app.town_name == "Beijiao Town (北滘镇)"
     finally:
         towns.close()
+
+
+# -- saves on condition, both stores -------------------------------------------------------------
+
+
+def test_the_service_saves_on_condition_on_both_stores(config, store_url):
+    towns = build_towns(config, store_url)
+    try:
+        assert type(towns.recorder) in (PostgresRecorder, SQLiteRecorder)
+        assert towns.saves_on_condition
+    finally:
+        towns.close()
+
+
+def test_a_save_on_condition_records_nothing_when_the_aggregate_exists(config, store_url):
+    towns = build_towns(config, store_url)
+    try:
+        events = stored_events(6)
+        guard = events[0].originator_id
+        # absent: recorded
+        assert len(towns.recorder.insert_events(events[1:2], absent=[guard])) == 1
+        towns.recorder.insert_events(events[:1])
+        # present (at any version): refused, nothing of the transaction kept
+        with pytest.raises(PresentAggregate):
+            towns.recorder.insert_events(events[2:5], absent=[uuid.uuid4(), guard])
+        recorded = towns.recorder.select_notifications(start=1, limit=10)
+        assert [(n.originator_id, n.originator_version) for n in recorded] == [
+            (e.originator_id, e.originator_version) for e in (events[1], events[0])
+        ]
+    finally:
+        towns.close()
+
+
+def test_a_submission_lapses_when_another_process_ran_the_check_unseen(config, store_url):
+    """The process that takes the submission has never seen the check run and does not read
+    it first; its save finds the check under the write lock and decides again."""
+    intake, checker = build_towns(config, store_url), build_towns(config, store_url)
+    try:
+        submit = lambda ref: ingest(  # noqa: E731
+            intake,
+            encode(envelope("application.submitted", ref, occurred_at=at(20))),
+            config.principals["shunde-applicant"],
+        )
+        assert submit("SD-2017-001").status == "submitted"  # the check has not run yet
+        run = checker.check_deadline(CALL, deadline_due(config))
+        assert run.first_run and run.lapsed == ["SD-2017-001"]
+        late = submit("SD-2017-002")
+        assert (late.status, late.version) == ("lapsed", 2)
+        assert intake.application(CALL, "SD-2017-002").status == "lapsed"
+        assert submit("SD-2017-003").status == "lapsed"  # known now: decided at once
+    finally:
+        intake.close()
+        checker.close()
+
+
+def deadline_due(config):
+    return config.calls[CALL].check_due_at
