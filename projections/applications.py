@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -15,7 +16,7 @@ from domain import lifecycle as lc
 from domain.applications import Application
 from domain.deadline import DeadlineCheck
 from domain.jurisdictions import region_of
-from projections.base import Projection, Recorded
+from projections.base import Projection, Recorded, document, next_standing
 from projections.store import Tx
 
 TOPICS = tuple(cls.TOPIC for cls in (
@@ -34,34 +35,74 @@ def criteria_outcome(criteria: list[dict]) -> str | None:
     return "fail" if "fail" in outcomes else "warning" if "warning" in outcomes else "pass"
 
 
+CHECK = DeadlineCheck.Ran.TOPIC
+
+
 class Stored:
     """An application event as the folds need it, with times as the exact ISO strings stored:
     read from the stored JSON when the runner did not decode (the cheaper way), else from the
-    decoded event."""
+    decoded event. The JSON is parsed only when a field is first asked for: a fold reads it
+    only for the events whose content it keeps."""
 
-    __slots__ = ("app_id", "type", "version", "data", "occurred_at", "timestamp", "extra",
-                 "position")
+    __slots__ = ("recorded", "type", "version", "position", "_data", "_occurred_at",
+                 "_timestamp", "_extra", "_read")
 
     def __init__(self, recorded: Recorded) -> None:
-        event = recorded.event
+        self.recorded = recorded
         self.position = recorded.position
-        self.app_id = str(recorded.originator_id or event.originator_id)
+        event = recorded.event
         if event is None:
-            doc = json.loads(recorded.state)
             self.type = TYPES.get(recorded.topic)
             self.version = recorded.originator_version
-            self.data = doc.get("data")
-            self.occurred_at = doc.get("occurred_at", {}).get("_data_")
-            self.timestamp = doc["timestamp"]["_data_"]
-            self.extra = doc
         else:
             self.type = getattr(event, "EVENT_TYPE", None)
             self.version = event.originator_version
-            self.data = getattr(event, "data", None)
+        self._read = False
+
+    def _load(self) -> None:
+        event = self.recorded.event
+        if event is None:
+            doc = document(self.recorded)
+            self._data = doc.get("data")
+            self._occurred_at = doc.get("occurred_at", {}).get("_data_")
+            self._timestamp = doc["timestamp"]["_data_"]
+            self._extra = doc
+        else:
+            self._data = getattr(event, "data", None)
             occurred = getattr(event, "occurred_at", None)
-            self.occurred_at = occurred.isoformat() if occurred else None
-            self.timestamp = event.timestamp.isoformat()
-            self.extra = {"call_id": getattr(event, "call_id", None)}
+            self._occurred_at = occurred.isoformat() if occurred else None
+            self._timestamp = event.timestamp.isoformat()
+            self._extra = {"call_id": getattr(event, "call_id", None)}
+        self._read = True
+
+    @property
+    def app_id(self) -> str:
+        recorded = self.recorded
+        return str(recorded.originator_id or recorded.event.originator_id)
+
+    @property
+    def data(self) -> Any:
+        if not self._read:
+            self._load()
+        return self._data
+
+    @property
+    def occurred_at(self) -> str | None:
+        if not self._read:
+            self._load()
+        return self._occurred_at
+
+    @property
+    def timestamp(self) -> str:
+        if not self._read:
+            self._load()
+        return self._timestamp
+
+    @property
+    def extra(self) -> dict:
+        if not self._read:
+            self._load()
+        return self._extra
 
 
 TYPES = {cls.TOPIC: cls.EVENT_TYPE for cls in (
@@ -70,27 +111,40 @@ TYPES = {cls.TOPIC: cls.EVENT_TYPE for cls in (
     Application.Rejected, Application.MaterialsReceived, Application.Evaluated,
     Application.Approved, Application.Lapsed, Application.Reinstated,
 )}
+LAST_WINS = frozenset({lc.RECOMMEND, lc.EVALUATE})
+"""Event types whose content an application's state keeps only from the latest one."""
 
 
-def fold(state: dict | None, recorded: Recorded, checked: set[str]) -> dict:
-    """The state an application's row holds after one more of its events (JSON-safe)."""
+def new_state(app_id: str, data: dict) -> dict:
+    """An application's state before its first event (the submission's ``data``) is folded.
+    The last four keys are set by every fold; they are here to keep the JSON's key order."""
+    return {
+        "app_id": app_id, "call_id": data["call_id"],
+        "application_ref": data["application_ref"], "town_name": data["town_name"],
+        "city": data["city"], "region": region_of(data["city"]), "track": data["track"],
+        "status": None, "lapsed_from": None, "receipts": [], "recommended_at": None,
+        "criteria_outcome": None, "score": None, "lapse": None, "reinstated": None,
+        "closed_before_check": False,
+        "version": None, "updated_at": None, "recorded_at": None, "position": None,
+    }
+
+
+def fold(state: dict | None, recorded: Recorded | Stored, checked: set[str],
+         superseded: bool = False, last: bool = True) -> dict:
+    """The state an application's row holds after one more of its events (JSON-safe).
+
+    ``superseded``: a later event of the same type in the same batch replaces what this one
+    would keep (``LAST_WINS``); ``last``: no later event of the application in the batch, whose
+    fold would set the version, times and position again. Both only spare reading the JSON."""
     event = recorded if isinstance(recorded, Stored) else Stored(recorded)
-    position = getattr(recorded, "position", None)
     if state is None:
-        d = event.data
-        state = {
-            "app_id": event.app_id, "call_id": d["call_id"],
-            "application_ref": d["application_ref"], "town_name": d["town_name"],
-            "city": d["city"], "region": region_of(d["city"]), "track": d["track"],
-            "status": None, "lapsed_from": None, "receipts": [], "recommended_at": None,
-            "criteria_outcome": None, "score": None, "lapse": None, "reinstated": None,
-            "closed_before_check": False,
-        }
-    before = None if state["status"] is None else lc.Standing(state["status"], state["lapsed_from"])
-    standing = lc.standing_after(before, event.type, event.data)
-    state["status"], state["lapsed_from"] = standing.status, standing.lapsed_from
+        state = new_state(event.app_id, event.data)
     kind = event.type
-    if kind == lc.RECOMMEND:
+    state["status"], state["lapsed_from"] = next_standing(
+        state["status"], state["lapsed_from"], kind, event.recorded)
+    if kind in LAST_WINS and superseded:
+        pass
+    elif kind == lc.RECOMMEND:
         state["recommended_at"] = event.occurred_at
     elif kind == lc.RECEIVE_MATERIALS:
         state["receipts"].append({**event.data, "occurred_at": event.occurred_at})
@@ -103,12 +157,13 @@ def fold(state: dict | None, recorded: Recorded, checked: set[str]) -> dict:
         state["reinstated"] = event.data
     elif kind in (lc.WITHDRAW, lc.REJECT):
         state["closed_before_check"] = state["call_id"] not in checked
-    state.update(
-        version=event.version,
-        updated_at=event.occurred_at,
-        recorded_at=event.timestamp,
-        position=position,
-    )
+    if last:
+        state.update(
+            version=event.version,
+            updated_at=event.occurred_at,
+            recorded_at=event.timestamp,
+            position=event.position,
+        )
     return state
 
 
@@ -136,26 +191,45 @@ class ApplicationRows(Projection):
     def apply(self, tx: Tx, names: dict[str, str], batch: Sequence[Recorded]) -> None:
         table, checks = names[self.row_table], names["checks"]
         checked = {row[0] for row in tx.all(f"SELECT call_id FROM {checks}")}
-        events = [Stored(r) for r in batch]
-        ids = sorted({e.app_id for r, e in zip(batch, events) if _is_application(r)})
-        states = self._load(tx, table, ids)
-        for recorded, event in zip(batch, events):
-            if not _is_application(recorded):
-                call_id = event.extra["call_id"]
+        # Backwards through the batch: which events are an application's last in it, and which
+        # a later event of the same type replaces; their JSON need not be read.
+        later: set = set()
+        marks: list[tuple[bool, bool]] = []
+        ids: dict = {}
+        for recorded in reversed(batch):
+            if recorded.topic == CHECK:
+                marks.append((False, True))
+                continue
+            uuid = recorded.originator_id or recorded.event.originator_id
+            key = (uuid, recorded.topic)
+            last = uuid not in ids
+            if last:
+                ids[uuid] = str(uuid)
+            marks.append((key in later, last))
+            later.add(key)
+        marks.reverse()
+        states = self._load(tx, table, sorted(ids.values()))
+        stored = set(states)  # rows that exist: upserted; the others are new, inserted
+        for recorded, (superseded, last) in zip(batch, marks):
+            if recorded.topic == CHECK:
+                call_id = Stored(recorded).extra["call_id"]
                 if call_id not in checked:
                     checked.add(call_id)
                     tx.execute(f"INSERT INTO {checks} (call_id, position) VALUES (?, ?)",
                                (call_id, recorded.position))
-                    states.update(self._load_call(tx, table, call_id, exclude=states))
+                    found = self._load_call(tx, table, call_id, exclude=states)
+                    states.update(found)
+                    stored.update(found)
                     for state in states.values():
                         if state["call_id"] == call_id:
                             with_outcome(state, True)
                 continue
-            event.position = recorded.position
-            states[event.app_id] = fold(states.get(event.app_id), event, checked)
+            app_id = ids[recorded.originator_id or recorded.event.originator_id]
+            states[app_id] = fold(states.get(app_id), Stored(recorded), checked, superseded, last)
         for state in states.values():  # once per application and batch, not per event
             with_outcome(state, state["call_id"] in checked)
-        self._save(tx, table, states.values())
+        self._save(tx, table, [s for a, s in states.items() if a in stored],
+                   [s for a, s in states.items() if a not in stored])
 
     def _load(self, tx: Tx, table: str, ids: list[str]) -> dict[str, dict]:
         states: dict[str, dict] = {}
@@ -171,20 +245,13 @@ class ApplicationRows(Projection):
         rows = tx.all(f"SELECT app_id, state FROM {table} WHERE call_id = ?", (call_id,))
         return {app_id: json.loads(state) for app_id, state in rows if app_id not in exclude}
 
-    def _save(self, tx: Tx, table: str, states: Any) -> None:
+    def _save(self, tx: Tx, table: str, stored: list[dict], new: list[dict]) -> None:
+        """Rows that exist are upserted; rows first made in this batch are only inserted."""
         columns = (*self.columns, "state")
-        rows = [(*(_cell(s, c) for c in self.columns), json.dumps(s)) for s in states]
-        tx.upsert_many(table, columns, "app_id", rows)
-
-
-def _cell(state: dict, column: str) -> Any:
-    if column == "detail":
-        return state["deadline_detail"]
-    return state[column]
-
-
-def _is_application(recorded: Recorded) -> bool:
-    return recorded.topic != DeadlineCheck.Ran.TOPIC
+        cells = itemgetter(*("deadline_detail" if c == "detail" else c for c in self.columns))
+        dumps = json.dumps
+        tx.upsert_many(table, columns, "app_id", [(*cells(s), dumps(s)) for s in stored])
+        tx.insert_many(table, columns, [(*cells(s), dumps(s)) for s in new])
 
 
 _CHECKS = """CREATE TABLE IF NOT EXISTS {name} (

@@ -23,11 +23,13 @@ from typing import Any
 
 from domain.applications import EVENT_CLASSES, Application
 from domain.hashing import GENESIS
-from projections.base import Projection, Recorded
+from projections.base import Projection, Recorded, parse
 from projections.store import Tx
 
 CHECKPOINT_EVERY = 1000
 CHUNK = 500
+EVENT_COLUMNS = ("position", "app_id", "call_id", "application_ref", "version", "type", "actor",
+                 "message_id", "occurred_at", "recorded_at", "hash", "prev_hash")
 
 
 def state_digest(state: bytes) -> str:
@@ -43,7 +45,7 @@ def log_link(previous: str, position: int, topic: str, state_sha256: str) -> str
 
 def recorded_at(recorded: Recorded) -> str:
     """The record time of a notification's event, exactly as stored."""
-    stamp = json.loads(recorded.state).get("timestamp")
+    stamp = parse(recorded.state).get("timestamp")
     return stamp["_data_"] if isinstance(stamp, dict) else ""
 
 
@@ -74,39 +76,47 @@ class AuditTrail(Projection):
         head = tx.one(f"SELECT seq, chain_hash FROM {names['audit_chain']} "
                       "ORDER BY position DESC LIMIT 1")
         seq, previous = head if head else (0, GENESIS)
-        views = [_view(recorded) for recorded in batch]
-        apps = self._applications(tx, names["audit_applications"], views)
-        new_apps, events, links, checkpoints = [], [], [], []
-        for recorded, view in zip(batch, views):
-            if view is not None:
-                app_id = view.app_id
-                if view.type == SUBMITTED:
-                    apps[app_id] = (view.data["call_id"], view.data["application_ref"])
-                    new_apps.append((app_id, *apps[app_id], recorded.position))
-                call_id, ref = apps.get(app_id, ("", ""))  # no submission: verify names it
-                events.append(view.row(recorded.position, call_id, ref))
-            sha = state_digest(recorded.state)
-            seq, previous = seq + 1, log_link(previous, recorded.position, recorded.topic, sha)
-            links.append((recorded.position, seq, recorded.topic, sha, previous))
-            if seq % CHECKPOINT_EVERY == 0:
-                checkpoints.append((recorded.position, previous, seq, recorded_at(recorded)))
+        ids = {r.originator_id: str(r.originator_id) for r in batch if r.topic in TYPES}
+        apps = self._applications(tx, names["audit_applications"], batch, ids)
+        new_apps, links, checkpoints = [], [], []
+        sha256, every = hashlib.sha256, CHECKPOINT_EVERY
+        # The events' rows go to the server as they are made (the JSON is read meanwhile).
+        with tx.inserter(names["audit_events"], EVENT_COLUMNS) as insert:
+            for recorded in batch:
+                position, topic = recorded.position, recorded.topic
+                kind = TYPES.get(topic)
+                if kind is not None:
+                    app_id = ids[recorded.originator_id]
+                    doc = parse(recorded.state)
+                    if kind == SUBMITTED:
+                        data = doc["data"]
+                        apps[app_id] = (data["call_id"], data["application_ref"])
+                        new_apps.append((app_id, *apps[app_id], position))
+                    call_id, ref = apps.get(app_id, ("", ""))  # no submission: verify names it
+                    insert((position, app_id, call_id, ref, recorded.originator_version, kind,
+                            actor_text(doc["actor"]), doc["message_id"],
+                            doc["occurred_at"]["_data_"], doc["timestamp"]["_data_"],
+                            doc["hash"], doc["prev_hash"]))
+                sha = sha256(recorded.state).hexdigest()  # state_digest
+                seq, previous = seq + 1, log_link(previous, position, topic, sha)
+                links.append((position, seq, topic, sha, previous))
+                if seq % every == 0:
+                    checkpoints.append((position, previous, seq, recorded_at(recorded)))
         tx.insert_many(names["audit_applications"],
                        ("app_id", "call_id", "application_ref", "position"), new_apps)
-        tx.insert_many(names["audit_events"],
-                       ("position", "app_id", "call_id", "application_ref", "version", "type",
-                        "actor", "message_id", "occurred_at", "recorded_at", "hash", "prev_hash"),
-                       events)
         tx.insert_many(names["audit_chain"],
                        ("position", "seq", "topic", "state_sha256", "chain_hash"), links)
         tx.insert_many(names["audit_checkpoints"],
                        ("position", "chain_hash", "events", "recorded_at"), checkpoints)
 
-    def _applications(self, tx: Tx, table: str, views: Sequence[Any]) -> dict[str, tuple]:
+    def _applications(self, tx: Tx, table: str, batch: Sequence[Recorded],
+                      ids: dict) -> dict[str, tuple]:
         """Call and ref of the batch's applications submitted in earlier batches."""
-        ids = sorted({v.app_id for v in views if v is not None and v.type != SUBMITTED})
+        submitted = {r.originator_id for r in batch if r.topic == SUBMITTED_TOPIC}
+        wanted = sorted(app_id for uuid, app_id in ids.items() if uuid not in submitted)
         apps: dict[str, tuple] = {}
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
             marks = ", ".join("?" for _ in chunk)
             for app_id, call_id, ref in tx.all(
                 f"SELECT app_id, call_id, application_ref FROM {table} WHERE app_id IN ({marks})",
@@ -117,32 +127,25 @@ class AuditTrail(Projection):
 
 
 SUBMITTED = Application.Submitted.EVENT_TYPE
+SUBMITTED_TOPIC = Application.Submitted.TOPIC
 TYPES = {cls.TOPIC: cls.EVENT_TYPE for cls in EVENT_CLASSES.values()}
 
 
-class _EventView:
-    """What an application event's row needs, read from its stored JSON (the transcoder writes
-    datetimes as ``{"_type_": "datetime_iso", "_data_": isoformat}``)."""
-
-    __slots__ = ("app_id", "version", "type", "doc")
-
-    def __init__(self, recorded: Recorded) -> None:
-        self.app_id = str(recorded.originator_id)
-        self.version = recorded.originator_version
-        self.type = TYPES[recorded.topic]
-        self.doc = json.loads(recorded.state)
-
-    @property
-    def data(self) -> dict:
-        return self.doc["data"]
-
-    def row(self, position: int, call_id: str, ref: str) -> tuple:
-        doc = self.doc
-        actor = json.dumps(doc["actor"], sort_keys=True, ensure_ascii=False)
-        return (position, self.app_id, call_id, ref, self.version, self.type, actor,
-                doc["message_id"], doc["occurred_at"]["_data_"], doc["timestamp"]["_data_"],
-                doc["hash"], doc["prev_hash"])
+_ACTORS: dict[tuple, str] = {}
+"""Actors as the trail writes them (sorted keys), by their items: a few principals act again
+and again. Only actors whose values are all strings are kept, so that equal items mean an
+equal text (``1 == True`` but they dump differently)."""
 
 
-def _view(recorded: Recorded) -> _EventView | None:
-    return _EventView(recorded) if recorded.topic in TYPES else None
+def actor_text(actor: Any) -> str:
+    try:
+        key = tuple(actor.items())
+        return _ACTORS[key]
+    except (KeyError, TypeError, AttributeError):
+        pass
+    text = json.dumps(actor, sort_keys=True, ensure_ascii=False)
+    if isinstance(actor, dict) and all(type(v) is str for v in actor.values()):
+        if len(_ACTORS) > 10_000:
+            _ACTORS.clear()
+        _ACTORS[tuple(actor.items())] = text
+    return text

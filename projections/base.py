@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
+from domain import lifecycle as lc
 from projections.store import Tx
 
 
-@dataclass(frozen=True)
-class Recorded:
+class Recorded(NamedTuple):
     """One notification of the log: its position, the decoded event, and its stored bytes."""
 
     position: int
@@ -19,6 +19,80 @@ class Recorded:
     state: bytes
     originator_id: Any = None
     originator_version: int = 0
+
+
+_DECODER = json.JSONDecoder()
+_SCAN = _DECODER.scan_once
+
+
+def parse(state: bytes) -> Any:
+    """The stored JSON (the transcoder writes UTF-8) as Python objects: ``json.loads`` without
+    its encoding detection and wrappers, which cost a good part of a small document's parse."""
+    text = state.decode("utf-8")
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        value, end = None, -1
+    if end != len(text):  # leading or trailing whitespace, or not JSON: the full decoder says
+        return _DECODER.decode(text)
+    return value
+
+
+def document(recorded: Recorded) -> dict:
+    """The event as the transcoder stored it (only where the runner did not decode)."""
+    return parse(recorded.state)
+
+
+def data_of(recorded: Recorded) -> Any:
+    """The event's ``data``: from the decoded event if the runner decoded it, else the JSON."""
+    event = recorded.event
+    return event.data if event is not None else parse(recorded.state)["data"]
+
+
+class _NeedsData(Exception):
+    pass
+
+
+class _NoData:
+    """Passed as an event's data to learn whether the rule reads it: any use raises."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise _NeedsData
+
+    __getitem__ = __contains__ = __iter__ = __len__ = __bool__ = __eq__ = _refuse
+    get = keys = items = values = _refuse
+
+    def __getattr__(self, name: str) -> Any:
+        raise _NeedsData
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_NO_DATA = _NoData()
+_STEPS: dict[tuple, tuple[str, str | None]] = {}
+_READS_DATA: set[str] = set()
+
+
+def next_standing(status: str | None, lapsed_from: str | None, kind: str,
+                  recorded: Recorded) -> tuple[str, str | None]:
+    """``domain.lifecycle.standing_after`` as (status, lapsed_from). Where the rule does not
+    read the event's data (all but a reinstatement today), the answer depends on the standing
+    and the event type alone: it is remembered, and the event's JSON is not read for it."""
+    key = (status, lapsed_from, kind)
+    found = _STEPS.get(key)
+    if found is not None:
+        return found
+    before = None if status is None else lc.Standing(status, lapsed_from)
+    if kind not in _READS_DATA:
+        try:
+            after = lc.standing_after(before, kind, _NO_DATA)  # type: ignore[arg-type]
+        except _NeedsData:
+            _READS_DATA.add(kind)
+        else:
+            found = _STEPS[key] = (after.status, after.lapsed_from)
+            return found
+    after = lc.standing_after(before, kind, data_of(recorded))
+    return after.status, after.lapsed_from
 
 
 class Projection:

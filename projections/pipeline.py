@@ -6,6 +6,9 @@ beneath a lapse the state reached) is kept in ``pipeline_applications`` and move
 domain's own rule, ``domain.lifecycle.standing_after``, as the aggregate and the summaries do.
 Rows that reach zero are deleted, so the counts equal the summaries grouped by
 (call_id, city, status).
+
+Most events need nothing but their topic: the stored JSON is read only for a submission (call
+and city) and wherever the rule reads the event's data (a reinstatement).
 """
 
 from __future__ import annotations
@@ -13,18 +16,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from domain import lifecycle as lc
 from domain.applications import EVENT_CLASSES
-from projections.base import Projection, Recorded
+from projections.base import Projection, Recorded, data_of, next_standing
 from projections.store import Tx
 
 TOPICS = tuple(cls.TOPIC for cls in EVENT_CLASSES.values())
+TYPES = {cls.TOPIC: cls.EVENT_TYPE for cls in EVENT_CLASSES.values()}
 CHUNK = 500
 
 
 class PipelineCounts(Projection):
     name = "pipeline"
     topics = TOPICS
+    decodes = False  # the topic says most of it; the stored JSON the rest
     tables = {
         "pipeline_counts": """CREATE TABLE IF NOT EXISTS {name} (
             call_id TEXT NOT NULL, city TEXT NOT NULL, status TEXT NOT NULL,
@@ -35,29 +39,31 @@ class PipelineCounts(Projection):
     }
 
     def apply(self, tx: Tx, names: dict[str, str], batch: Sequence[Recorded]) -> None:
-        apps = self._load(tx, names["pipeline_applications"],
-                          sorted({str(r.event.originator_id) for r in batch}))
+        table = names["pipeline_applications"]
+        ids = {r.originator_id: None for r in batch}  # str() once per application, not event
+        text = {uuid: str(uuid) for uuid in ids}
+        loaded = self._load(tx, table, sorted(text.values()))
+        apps = {uuid: loaded.get(app_id) for uuid, app_id in text.items()}
         deltas: Counter[tuple[str, str, str]] = Counter()
         for recorded in batch:
-            event = recorded.event
-            app_id = str(event.originator_id)
-            row = apps.get(app_id)
+            uuid = recorded.originator_id
+            kind = TYPES[recorded.topic]
+            row = apps[uuid]
             if row is None:  # the submission: the first event of the application
-                row = apps[app_id] = [event.data["call_id"], event.data["city"], None, None]
+                data = data_of(recorded)
+                row = apps[uuid] = [data["call_id"], data["city"], None, None]
             call_id, city, status, lapsed_from = row
-            before = None if status is None else lc.Standing(status, lapsed_from)
-            after = lc.standing_after(before, event.EVENT_TYPE, event.data)
-            if after.status != status:
+            after, lapsed = next_standing(status, lapsed_from, kind, recorded)
+            if after != status:
                 if status is not None:
                     deltas[(call_id, city, status)] -= 1
-                deltas[(call_id, city, after.status)] += 1
-            row[2], row[3] = after.status, after.lapsed_from
-        tx.executemany(
-            f"INSERT INTO {names['pipeline_applications']} (app_id, call_id, city, status, "
-            "lapsed_from) VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id) DO UPDATE SET "
-            "status = excluded.status, lapsed_from = excluded.lapsed_from",
-            [(app_id, *row) for app_id, row in apps.items()],
-        )
+                deltas[(call_id, city, after)] += 1
+            row[2], row[3] = after, lapsed
+        columns = ("app_id", "call_id", "city", "status", "lapsed_from")
+        tx.upsert_many(table, columns, "app_id",
+                       [(text[u], *row) for u, row in apps.items() if text[u] in loaded])
+        tx.insert_many(table, columns,
+                       [(text[u], *row) for u, row in apps.items() if text[u] not in loaded])
         counts = names["pipeline_counts"]
         changed = sorted((key, n) for key, n in deltas.items() if n)
         tx.executemany(

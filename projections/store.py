@@ -65,6 +65,22 @@ class Tx:
         marks = ", ".join("?" for _ in columns)
         self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
+    @contextmanager
+    def inserter(self, table: str, columns: Sequence[str]) -> Iterator[Any]:
+        """A function that inserts one row, for rows made one at a time: on PostgreSQL each goes
+        straight into a COPY, so that the server stores rows while the caller makes the next
+        ones (no other statement may run on the transaction meanwhile); on SQLite the rows are
+        inserted by executemany at the end."""
+        if self.dialect == "postgres":
+            with self.connection.cursor().copy(
+                f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+            ) as copy:
+                yield copy.write_row
+            return
+        rows: list[Sequence[Any]] = []
+        yield rows.append
+        self.insert_many(table, columns, rows)
+
     def upsert_many(self, table: str, columns: Sequence[str], key: str,
                     rows: Sequence[Sequence[Any]]) -> None:
         """Inserts rows, replacing those whose ``key`` exists: on PostgreSQL by COPY into a
