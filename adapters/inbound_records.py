@@ -109,8 +109,10 @@ class InboundRecords:
         first_seen: datetime,
         code: str,
         detail: str,
+        window_from: datetime | None = None,
     ) -> ParkedMessage:
-        """Parks a message; one parked already (a redelivery) stays as it is."""
+        """Parks a message; one parked already (a redelivery) stays as it is. Its reorder
+        window starts at ``window_from`` (a re-drive), else at ``first_seen``."""
 
         def change() -> tuple[ParkedMessage, ParkedMessage]:
             parked = self._get(parked_id(key))
@@ -119,10 +121,10 @@ class InboundRecords:
                 parked = ParkedMessage.park(
                     key, application_id=str(application_id), body=text, body_encoding=encoding,
                     user_id=user_id, routing_key=routing_key, first_seen=first_seen, code=code,
-                    detail=detail,
+                    detail=detail, window_from=window_from,
                 )
             elif not parked.open:
-                parked.repark(first_seen, code, detail)
+                parked.repark(first_seen, code, detail, window_from)
             return parked, parked
 
         return self._retrying(change)

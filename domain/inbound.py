@@ -137,11 +137,15 @@ class ParkedMessage(Aggregate):
         first_seen: datetime
         code: str
         detail: str
+        window_from: datetime | None = None
+        """When its reorder window starts, if not at ``first_seen`` (a re-drive); absent from
+        the events recorded before it existed."""
 
         def apply(self, parked: ParkedMessage) -> None:
             for name in ("key", "application_id", "body", "body_encoding", "user_id",
                          "routing_key", "first_seen", "code", "detail"):
                 setattr(parked, name, getattr(self, name))
+            parked.window_from = getattr(self, "window_from", None) or self.first_seen
             parked.open = True
             parked.released_as = None
 
@@ -150,9 +154,11 @@ class ParkedMessage(Aggregate):
         first_seen: datetime
         code: str
         detail: str
+        window_from: datetime | None = None
 
         def apply(self, parked: ParkedMessage) -> None:
             parked.first_seen, parked.code, parked.detail = self.first_seen, self.code, self.detail
+            parked.window_from = getattr(self, "window_from", None) or self.first_seen
             parked.open = True
             parked.released_as = None
 
@@ -172,6 +178,7 @@ class ParkedMessage(Aggregate):
     key: str
     application_id: str
     first_seen: datetime
+    window_from: datetime
     code: str
     detail: str
     open: bool
@@ -183,8 +190,12 @@ class ParkedMessage(Aggregate):
     def park(cls, key: str, **fields: object) -> ParkedMessage:
         return cls._create(cls.Parked, id=parked_id(key), key=key, **fields)
 
-    def repark(self, first_seen: datetime, code: str, detail: str) -> None:
-        self.trigger_event(self.Reparked, first_seen=first_seen, code=code, detail=detail)
+    def repark(
+        self, first_seen: datetime, code: str, detail: str, window_from: datetime | None = None
+    ) -> None:
+        self.trigger_event(
+            self.Reparked, first_seen=first_seen, code=code, detail=detail, window_from=window_from
+        )
 
     def release(self, outcome: str, code: str | None = None) -> None:
         self.trigger_event(self.Released, outcome=outcome, code=code)

@@ -162,6 +162,18 @@ class Inbound:
         # A time without an offset cannot be compared with now: it would stop every sweep.
         return first if first is not None and first.utcoffset() is not None else utcnow()
 
+    def _window_from(self, delivery: Delivery, first_seen: datetime) -> datetime:
+        """When the reorder window starts: at first sight, or at a re-drive if one came later
+        (an operator re-drives a message to give it another chance, not an expired one)."""
+        requeued = self._header(delivery, t.REQUEUED_AT)
+        try:
+            at = datetime.fromisoformat(requeued) if requeued else None
+        except ValueError:
+            at = None
+        if at is None or at.utcoffset() is None:
+            return first_seen
+        return max(first_seen, at)
+
     def _original_user(self, delivery: Delivery) -> str | None:
         return self._header(delivery, t.USER_ID) or delivery.user_id
 
@@ -184,10 +196,11 @@ class Inbound:
     def _park(self, delivery: Delivery, error: DomainError) -> None:
         envelope = json.loads(delivery.body)
         app_id = application_id(envelope["call_id"], envelope["application_ref"])
+        first_seen = self._first_seen(delivery)
         parked = self.records.park(
             message_key(delivery.message_id, delivery.body), app_id, delivery.body,
             self._original_user(delivery), self._routing_key(delivery),
-            self._first_seen(delivery), error.code, error.message,
+            first_seen, error.code, error.message, self._window_from(delivery, first_seen),
         )
         waiting = self.parked.setdefault(app_id, [])
         if all(p.id != parked.id for p in waiting):
@@ -218,7 +231,7 @@ class Inbound:
         out = self.retry(list(self.parked))
         for app_id, waiting in list(self.parked.items()):
             for parked in list(waiting):
-                if parked.first_seen + self.window <= now:
+                if parked.window_from + self.window <= now:
                     result = self._try(parked)
                     if isinstance(result, Outcome):
                         self._release(app_id, parked, "duplicate" if result.duplicate else "applied")

@@ -20,6 +20,7 @@ original sender in ``x-towns-user-id``; the consumer authenticates it as that se
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from uuid import UUID
 
 import pika
@@ -124,7 +125,11 @@ def take_off_dead_queue(connection: pika.BlockingConnection, keys: set[str]) -> 
 
 
 def _publish(channel, letter: DeadLetter, service_user: str) -> None:
-    headers = {t.ROUTING_KEY: letter.routing_key, t.FIRST_SEEN: letter.first_seen.isoformat()}
+    headers = {
+        t.ROUTING_KEY: letter.routing_key,
+        t.FIRST_SEEN: letter.first_seen.isoformat(),
+        t.REQUEUED_AT: datetime.now(timezone.utc).isoformat(),
+    }
     if letter.user_id:
         headers[t.USER_ID] = letter.user_id
     channel.basic_publish(

@@ -17,6 +17,9 @@ DETAIL = "x-towns-detail"
 USER_ID = "x-towns-user-id"
 ROUTING_KEY = "x-towns-routing-key"
 FIRST_SEEN = "x-towns-first-seen"
+REQUEUED_AT = "x-towns-requeued-at"
+"""Set by a re-drive: a message parked again waits its reorder window from here, not from the
+first sight it keeps in ``x-towns-first-seen``."""
 
 
 def amqp_url() -> str | None:

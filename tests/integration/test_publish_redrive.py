@@ -288,6 +288,8 @@ def test_requeue_by_id_moves_the_message_back_and_records_who(scene: Scene):
     assert properties.headers[t.USER_ID] == "guangzhou-applicant"
     assert properties.headers[t.ROUTING_KEY] == "application.submitted"
     assert datetime.fromisoformat(properties.headers[t.FIRST_SEEN]).tzinfo is not None
+    requeued_at = datetime.fromisoformat(properties.headers[t.REQUEUED_AT])
+    assert before - timedelta(seconds=5) <= requeued_at <= datetime.now(timezone.utc)
 
     letter = scene.letter(scene.first)
     assert not letter.open and letter.attempts == 1

@@ -276,3 +276,78 @@ def test_a_first_seen_header_without_an_offset_is_not_trusted(inbound):
     assert inbound.expire() == []
     [letter] = inbound.expire(now=parked.first_seen + timedelta(seconds=WINDOW))
     assert datetime.fromisoformat(letter.headers[t.FIRST_SEEN]).utcoffset() is not None
+
+
+# -- re-drives ------------------------------------------------------------------------------------
+
+
+def redriven(value: dict, user: str, first_seen: str, requeued_at: datetime) -> Delivery:
+    return delivery(value, SERVICE, **{t.USER_ID: user, t.FIRST_SEEN: first_seen,
+                                       t.REQUEUED_AT: requeued_at.isoformat()})
+
+
+def test_a_redriven_early_message_waits_a_whole_window_from_its_redrive(inbound):
+    long_ago = "2017-03-10T09:30:00+08:00"
+    requeued = datetime.now(timezone.utc)
+    early = envelope("application.city_verified", message_id="m-late")
+    assert inbound.apply([redriven(early, "shunde-city", long_ago, requeued)]) == []
+    [parked] = inbound.records.open_parked()
+    assert parked.first_seen == datetime.fromisoformat(long_ago) and parked.window_from == requeued
+    assert inbound.expire(now=requeued + timedelta(seconds=WINDOW - 1)) == []
+    # its predecessor arrives within the new window: applied in order
+    inbound.apply([submitted()])
+    assert history(inbound) == ["application.submitted", "application.city_verified"]
+
+
+def test_a_redriven_message_that_still_does_not_fit_keeps_its_first_sight(inbound):
+    long_ago = "2017-03-10T09:30:00+08:00"
+    requeued = datetime.now(timezone.utc)
+    early = envelope("application.city_verified", message_id="m-late")
+    inbound.apply([redriven(early, "shunde-city", long_ago, requeued)])
+    [letter] = inbound.expire(now=requeued + timedelta(seconds=WINDOW))
+    assert letter.headers[t.ERROR] == "unknown_application"
+    assert letter.headers[t.FIRST_SEEN] == long_ago
+
+
+def test_a_message_dead_lettered_then_redriven_is_parked_again_with_a_new_window(inbound):
+    inbound.apply([city("application.city_verified", mid="m-early")])
+    [parked] = inbound.records.open_parked()
+    [letter] = inbound.expire(now=parked.first_seen + timedelta(seconds=WINDOW))
+    inbound.sent([letter])
+    assert inbound.records.open_parked() == []
+    requeued = parked.first_seen + timedelta(hours=1)
+    again = envelope("application.city_verified", message_id="m-early")
+    assert inbound.apply([redriven(again, "shunde-city", letter.headers[t.FIRST_SEEN], requeued)]) == []
+    [reparked] = inbound.records.open_parked()
+    assert (reparked.first_seen, reparked.window_from) == (parked.first_seen, requeued)
+    assert inbound.expire(now=requeued + timedelta(seconds=WINDOW - 1)) == []
+
+
+def test_only_the_service_user_may_restart_the_window(inbound):
+    forged = delivery(envelope("application.city_verified", message_id="m-f"), "shunde-city",
+                      **{t.REQUEUED_AT: (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()})
+    inbound.apply([forged])
+    [parked] = inbound.records.open_parked()
+    assert parked.window_from == parked.first_seen
+
+
+def test_a_parked_record_from_before_redrive_windows_waits_from_its_first_sight(memory_towns):
+    """Events recorded before ``window_from`` existed decode, and their window is first sight."""
+    import json as _json
+
+    from eventsourcing.persistence import StoredEvent
+
+    from domain.inbound import ParkedMessage
+
+    first_seen = datetime(2017, 3, 10, 9, 30, tzinfo=timezone.utc)
+    parked = ParkedMessage.park("m-old", application_id="a", body="{}", body_encoding="utf-8",
+                                user_id="shunde-city", routing_key="k", first_seen=first_seen,
+                                code="unknown_application", detail="d")
+    stored = memory_towns.mapper.to_stored_event(parked.collect_events()[0])
+    state = _json.loads(stored.state)
+    assert "window_from" in state
+    del state["window_from"]
+    old = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                      _json.dumps(state).encode())
+    decoded = memory_towns.mapper.to_domain_event(old).mutate(None)
+    assert (decoded.first_seen, decoded.window_from) == (first_seen, first_seen)
