@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from domain.service import Towns
 from projections.base import Projection, Recorded
+from projections.log import LogReader
 from projections.store import Tx, ViewStore
 
 BATCH = 1000
@@ -42,6 +43,7 @@ class ProjectionRunner:
         self.towns = towns
         self.store = store
         self.projections = {p.name: p for p in projections}
+        self.log = LogReader(towns.recorder)
 
     def setup(self) -> None:
         self.store.ensure_positions()
@@ -79,23 +81,26 @@ class ProjectionRunner:
     def _advance(self, tx: Tx, projection: Projection, key: str, names: dict, batch: int) -> int:
         position = self.store.position(tx, key)
         head = self.towns.recorder.max_notification_id() or 0
-        notifications = self.towns.recorder.select_notifications(
-            start=position, limit=batch, topics=projection.topics, inclusive_of_start=False
-        )
-        if not notifications:
+        mapper = self.towns.mapper
+        plain = mapper.compressor is None and mapper.cipher is None
+        if plain and not projection.decodes:
+            recorded = self.log.after(position, batch, projection.topics)
+        else:
+            decode = mapper.to_domain_event
+            recorded = [Recorded(n.id, n.topic, decode(n), n.state, n.originator_id,
+                                 n.originator_version)
+                        for n in self.towns.recorder.select_notifications(
+                            start=position, limit=batch, topics=projection.topics,
+                            inclusive_of_start=False)]
+        if not recorded:
             # Nothing of its topics up to the head read before the query: every event up to
             # there is committed (commit order is notification order), so skip over them.
             if head > position:
                 self.store.set_position(tx, key, head, _now())
             return 0
-        mapper = self.towns.mapper
-        plain = mapper.compressor is None and mapper.cipher is None
-        decode = (lambda n: None) if plain and not projection.decodes else mapper.to_domain_event
-        recorded = [Recorded(n.id, n.topic, decode(n), n.state, n.originator_id,
-                             n.originator_version) for n in notifications]
         projection.apply(tx, names, recorded)
-        self.store.set_position(tx, key, notifications[-1].id, _now())
-        return len(notifications)
+        self.store.set_position(tx, key, recorded[-1].position, _now())
+        return len(recorded)
 
     # -- reading the state of things ---------------------------------------------------------
 
