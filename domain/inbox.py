@@ -20,6 +20,9 @@ def inbox_id(message_id: str) -> UUID:
 
 class InboxMessage(Aggregate):
     TOPIC = "towns:InboxMessage"
+    CACHED = False
+    """Never kept in the service's aggregate cache: a repeat is caught by the marker's unique
+    key, or read fresh, so a cached marker would only push applications out."""
 
     class Event(Aggregate.Event):
         TOPIC = "towns:InboxMessage.Event"

@@ -98,7 +98,7 @@ class Work:
         self.absent.clear()
         if self._cache is not None:
             for aggregate in self._held.values():
-                if aggregate is not None:
+                if aggregate is not None and getattr(aggregate, "CACHED", True):
                     self._cache.put(aggregate)
 
     def abandoned(self) -> None:

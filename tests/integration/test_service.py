@@ -236,3 +236,13 @@ def test_the_deadline_check_loads_only_the_candidates_it_is_given(desk):
     run = towns.check_deadline(CALL, datetime.fromisoformat("2017-04-01T00:00:00+08:00"), only)
     assert (run.checked, run.lapsed) == (1, ["SD-2017-002"])
     assert towns.application(CALL, "SD-2017-001").status == "submitted"
+
+
+def test_the_cache_keeps_applications_not_inbox_markers(desk):
+    from domain.applications import application_id
+    from domain.inbox import inbox_id
+
+    desk.send("shunde-applicant", envelope("application.submitted", message_id="m-cache"))
+    cache = desk.towns._cache
+    assert cache.get(application_id(CALL, "SD-2017-001")) is not None
+    assert cache.get(inbox_id("m-cache")) is None
