@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eventsourcing.application import Application as Library  # noqa: E402
 from eventsourcing.domain import Aggregate  # noqa: E402
 
+from adapters.amqp.consumer import BATCH_SIZE  # noqa: E402
 from adapters.bootstrap import build_towns, library_settings  # noqa: E402
 from adapters.config import load_config  # noqa: E402
 from adapters.ingest import ingest, ingest_many  # noqa: E402
@@ -90,7 +91,8 @@ def ingest_rate(url: str, n: int, group: int = 1) -> float:
     return rate(count, seconds)
 
 
-GROUP = 100
+GROUP = BATCH_SIZE
+"""Messages per transaction with group commit: the RabbitMQ consumer's default."""
 
 
 def measure(store: str, factory, n: int, runs: int) -> tuple:

@@ -50,12 +50,18 @@ class Backoff:
         self.attempt = 0
 
 
+BATCH_SIZE = 500
+"""Deliveries per group commit by default. Under a backlog each commit's fixed cost (the table
+lock, the round trips, the fsync) is shared by this many messages; a trickle never waits for it:
+``batch_ms`` closes a batch first."""
+
+
 class Consumer:
     def __init__(
         self,
         inbound: Inbound,
         url: str,
-        batch_size: int = 100,
+        batch_size: int = BATCH_SIZE,
         batch_ms: int = 20,
         sweep_seconds: float = 1.0,
     ) -> None:

@@ -18,8 +18,8 @@ from adapters.config import load_config
 
 def register(commands) -> None:
     consume = commands.add_parser("consume", help="the RabbitMQ consumer of towns.inbound")
-    consume.add_argument("--batch-size", type=int, default=env_int("TOWNS_BATCH_SIZE", 100),
-                         help="deliveries per group commit (TOWNS_BATCH_SIZE)")
+    consume.add_argument("--batch-size", type=int, default=env_int("TOWNS_BATCH_SIZE", 0) or None,
+                         help="most deliveries per group commit (TOWNS_BATCH_SIZE; default 500)")
     consume.add_argument("--batch-ms", type=int, default=env_int("TOWNS_BATCH_MS", 20),
                          help="longest wait to fill a batch, in ms (TOWNS_BATCH_MS)")
     consume.set_defaults(run=run_consume)
@@ -79,7 +79,7 @@ def register(commands) -> None:
 
 
 def run_consume(args: argparse.Namespace) -> None:
-    from adapters.amqp.consumer import Consumer
+    from adapters.amqp.consumer import BATCH_SIZE, Consumer
     from adapters.amqp.inbound import Inbound
     from adapters.amqp.topology import amqp_url
     from adapters.inbound_records import InboundRecords
@@ -96,7 +96,7 @@ def run_consume(args: argparse.Namespace) -> None:
     user = urlsplit(url).username or "guest"
     inbound = Inbound(towns, config, InboundRecords(towns), window, service_user=unquote(user))
     try:
-        code = Consumer(inbound, url, args.batch_size, args.batch_ms).run()
+        code = Consumer(inbound, url, args.batch_size or BATCH_SIZE, args.batch_ms).run()
     finally:
         runtime.close()
     sys.exit(code)
