@@ -94,19 +94,36 @@ def ingest(towns: Towns, body: bytes, principal: Principal | None) -> Outcome:
         raise
 
 
+def prepared(body: bytes, principal: Principal | None) -> Command | DomainError:
+    """``prepare``'s command, or its refusal as a value."""
+    try:
+        return prepare(body, principal)
+    except DomainError as error:
+        return error
+
+
 def ingest_many(
     towns: Towns, messages: Sequence[tuple[bytes, Principal | None]]
 ) -> list[Outcome | DomainError]:
     """Applies messages in order and saves them in one transaction (group commit); each result
     is the message's outcome or its refusal, in the order given."""
+    return ingest_prepared(towns, [(body, p, prepared(body, p)) for body, p in messages])
+
+
+def ingest_prepared(
+    towns: Towns, messages: Sequence[tuple[bytes, Principal | None, Command | DomainError]]
+) -> list[Outcome | DomainError]:
+    """``ingest_many`` for messages already through ``prepared`` (body, principal, and what
+    ``prepared`` gave for them): the consumer prepares each delivery as it arrives, while the
+    previous batch is saved."""
     results: list[Outcome | DomainError | None] = []
     accepted: list[tuple[Command, Principal]] = []
-    for body, principal in messages:
-        try:
-            accepted.append((prepare(body, principal), principal))
+    for body, principal, command in messages:
+        if isinstance(command, DomainError):
+            results.append(metrics.ingested(body, command))
+        else:
+            accepted.append((command, principal))  # a Command needs a principal
             results.append(None)
-        except DomainError as error:
-            results.append(metrics.ingested(body, error))
     decided = iter(map(metrics.ingested, [c for c, _ in accepted], towns.handle_many(accepted)))
     return [next(decided) if r is None else r for r in results]
 

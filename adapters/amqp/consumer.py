@@ -148,7 +148,9 @@ class Consumer:
         self._cancelled = True
 
     def _on_message(self, _channel, method, properties, body: bytes) -> None:
-        self._pending.append(
+        """Keeps the delivery, parsed and checked already: this thread is otherwise idle while
+        the batch before it commits."""
+        self._pending.append(self.inbound.prepare(
             Delivery(
                 body=body,
                 message_id=properties.message_id,
@@ -159,7 +161,7 @@ class Consumer:
                 delivery_tag=method.delivery_tag,
                 received_at=time.monotonic(),
             )
-        )
+        ))
 
     def _wait(self) -> float:
         if not self._pending:

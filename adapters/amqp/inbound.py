@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from uuid import UUID
 
@@ -19,9 +19,9 @@ from eventsourcing.persistence import PersistenceError
 from adapters.amqp import topology as t
 from adapters.config import Config
 from adapters.inbound_records import InboundRecords
-from adapters.ingest import ingest, ingest_many
+from adapters.ingest import ingest, ingest_prepared, prepared
 from domain.applications import application_id
-from domain.commands import Outcome
+from domain.commands import Command, Outcome
 from domain.errors import DomainError
 from domain.inbound import EARLY_CODES, ParkedMessage, decode_body, message_key
 from domain.principals import Principal
@@ -45,6 +45,8 @@ class Delivery:
     content_type: str | None = None
     delivery_tag: int = 0
     received_at: float = 0.0
+    prepared: Command | DomainError | None = None
+    """What the ingest path made of it before deciding (``Inbound.prepare``), if done already."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,10 @@ class Inbound:
         """Applies the deliveries in order, in one transaction where possible."""
         principals = [self.principal(d) for d in deliveries]
         try:
-            results = ingest_many(self.towns, [(d.body, p) for d, p in zip(deliveries, principals)])
+            results = ingest_prepared(self.towns, [
+                (d.body, p, d.prepared if d.prepared is not None else prepared(d.body, p))
+                for d, p in zip(deliveries, principals)
+            ])
         except PersistenceError:
             raise  # the store is unwell: nothing is acknowledged, the broker redelivers
         except Exception:  # noqa: BLE001 - find the one message that fails alone
@@ -127,6 +132,15 @@ class Inbound:
                 out.append(self._dead(delivery, result))
         out.extend(self.retry(changed))
         return out
+
+    def prepare(self, delivery: Delivery) -> Delivery:
+        """The delivery with what the ingest path makes of it before deciding (parsed and
+        checked, or refused), so that this can be done as it arrives, while the batch before it
+        is saved. An unexpected failure is left for ``apply`` to meet, as if not prepared."""
+        try:
+            return replace(delivery, prepared=prepared(delivery.body, self.principal(delivery)))
+        except Exception:  # noqa: BLE001 - apply prepares it again and handles the failure
+            return delivery
 
     def principal(self, delivery: Delivery) -> Principal | None:
         """The AMQP ``user_id`` (checked by RabbitMQ) names the principal; a re-drive by the

@@ -351,3 +351,30 @@ def test_a_parked_record_from_before_redrive_windows_waits_from_its_first_sight(
                       _json.dumps(state).encode())
     decoded = memory_towns.mapper.to_domain_event(old).mutate(None)
     assert (decoded.first_seen, decoded.window_from) == (first_seen, first_seen)
+
+
+# -- prepared on arrival ------------------------------------------------------------------------
+
+
+def test_deliveries_prepared_on_arrival_give_the_answers_of_unprepared_ones(inbound):
+    from domain.commands import Command
+
+    batch = [submitted(mid="m-1"), delivery(b"{not json", "shunde-applicant", 2),
+             city("application.city_verified", mid="m-3"), delivery(envelope("application.submitted", "SD-2017-009", message_id="m-4"), None, 4)]
+    ready = [inbound.prepare(d) for d in batch]
+    assert [isinstance(d.prepared, Command) for d in ready] == [True, False, True, False]
+    assert [d.prepared.code for d in ready[1::2]] == ["malformed", "unauthenticated"]
+    letters = inbound.apply(ready)
+    assert sorted(letter.headers[t.ERROR] for letter in letters) == ["malformed", "unauthenticated"]
+    assert history(inbound) == ["application.submitted", "application.city_verified"]
+
+
+def test_a_delivery_that_fails_to_prepare_unexpectedly_is_left_to_the_batch(inbound, monkeypatch):
+    import adapters.amqp.inbound as module
+
+    def broken(body, principal):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(module, "prepared", broken)
+    d = submitted(mid="m-1")
+    assert inbound.prepare(d) is d and d.prepared is None
