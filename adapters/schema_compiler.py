@@ -173,25 +173,27 @@ def validator_check(validator: Any) -> Callable[[Any], bool]:
 # -- the field kinds ----------------------------------------------------------------------------
 
 
-@compiles(fields.String)
-def _string(field: fields.Field) -> Convert:
-    def convert(value: Any, data: Any) -> str:
-        if type(value) is not str:
+def exactly(kind: type) -> Convert:
+    """The value as it is when its type is exactly ``kind`` (no subclass: a bool is no int)."""
+
+    def convert(value: Any, data: Any) -> Any:
+        if type(value) is not kind:
             raise Defer
         return value
+
     return convert
+
+
+@compiles(fields.String)
+def _string(field: fields.Field) -> Convert:
+    return exactly(str)
 
 
 @compiles(fields.Integer)
 def _integer(field: fields.Field) -> Convert:
     if field.as_string:
         raise Unsupported("Integer(as_string=True)")
-
-    def convert(value: Any, data: Any) -> int:
-        if type(value) is not int:
-            raise Defer
-        return value
-    return convert
+    return exactly(int)
 
 
 @compiles(fields.Dict)
