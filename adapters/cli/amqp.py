@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 from adapters.batch import BatchError
 from adapters.bootstrap import build_runtime, build_towns
 from adapters.cli.common import (Failure, env_int, log_to_stderr, os_user, rate, serve_metrics,
-                                 uuid_arg)
+                                 settle_memory, uuid_arg)
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -95,6 +95,7 @@ def run_consume(args: argparse.Namespace) -> None:
     window = float(os.environ.get("TOWNS_REORDER_WINDOW") or 600)
     user = urlsplit(url).username or "guest"
     inbound = Inbound(towns, config, InboundRecords(towns), window, service_user=unquote(user))
+    settle_memory()
     try:
         code = Consumer(inbound, url, args.batch_size or BATCH_SIZE, args.batch_ms).run()
     finally:

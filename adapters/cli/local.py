@@ -8,7 +8,7 @@ from pathlib import Path
 
 from adapters.batch import SHIPPED_BATCH
 from adapters.bootstrap import build_runtime, build_towns, database_url
-from adapters.cli.common import Failure, instant
+from adapters.cli.common import Failure, instant, settle_memory
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -74,5 +74,6 @@ def run_serve(args: argparse.Namespace) -> None:
 
     config = load_config()
     runtime = build_runtime(config, amqp_url=amqp_url())  # its service nudges the projections
+    settle_memory()
     serve(runtime.towns, config, args.host, args.port, args.threads, close=runtime.close,
           runner=runtime.runner)

@@ -8,7 +8,8 @@ import signal
 from datetime import datetime, timezone
 
 from adapters.bootstrap import build_runtime, build_towns, database_url
-from adapters.cli.common import Failure, instant, log_to_stderr, seconds, serve_metrics
+from adapters.cli.common import (Failure, instant, log_to_stderr, seconds, serve_metrics,
+                                 settle_memory)
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -70,6 +71,7 @@ def run_worker(args: argparse.Namespace) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    settle_memory()
     where = "RabbitMQ" if url else "the in-process broker"
     logging.getLogger("towns.worker").info(
         "towns worker: consuming %s on %s with %d threads; a beat every %gs",
