@@ -287,8 +287,9 @@ def _content(
         "topic": event_class.TOPIC,
         "application_id": str(originator_id),
         "version": version,
-        "recorded_at": recorded_at,
-        "occurred_at": meta.occurred_at,
+        # as canonical() would write them, without its call back per datetime
+        "recorded_at": recorded_at.isoformat(),
+        "occurred_at": meta.occurred_at.isoformat(),
         "actor": meta.actor,
         "message_id": meta.message_id,
         "data": data,
