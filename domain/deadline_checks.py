@@ -80,6 +80,7 @@ class DeadlineChecks:
     ) -> tuple[int, list[str]]:
         for attempt in range(SAVE_ATTEMPTS):
             work = Work(self.repository)
+            work.hold(self._read_many(ids))
             checked, lapsed = 0, []
             for app_id in ids:
                 app = work.get(app_id)
@@ -144,6 +145,25 @@ class DeadlineChecks:
                 return None
             self._checked_at[check_id] = check.ran_at
         return self._checked_at[check_id]
+
+    def _read_many(self, ids: Sequence[UUID]) -> dict[UUID, Application | None]:
+        """The aggregates ``ids`` names, from one read of all their events, on a store that
+        reads many at once; nothing (so each is read on its own) on one that does not.
+        Each is folded from its first event; snapshots only save work on a single read."""
+        select = getattr(self.recorder, "select_events_of", None)
+        if select is None:
+            return {}
+        histories: dict[UUID, list] = {app_id: [] for app_id in ids}
+        for stored in select(list(ids)):
+            histories[stored.originator_id].append(stored)
+        decode = self.mapper.to_domain_event
+        folded: dict[UUID, Application | None] = {}
+        for app_id, history in histories.items():
+            aggregate = None
+            for stored in history:
+                aggregate = decode(stored).mutate(aggregate)
+            folded[app_id] = aggregate
+        return folded
 
     def _read_check(self, check_id: UUID) -> deadline.DeadlineCheck | None:
         """A check from its first event, ``Ran``, in one query (checks are never snapshotted,

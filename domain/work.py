@@ -70,6 +70,10 @@ class Work:
                 self._held[aggregate_id] = (load or self._load)(aggregate_id)
         return self._held[aggregate_id]
 
+    def hold(self, aggregates: dict[UUID, Any]) -> None:
+        """Aggregates read together elsewhere (None: does not exist), as if ``get`` had read them."""
+        self._held.update(aggregates)
+
     def held(self, aggregate_id: UUID) -> Any | None:
         """The aggregate if this unit of work already holds it; never reads."""
         return self._held.get(aggregate_id)

@@ -171,3 +171,29 @@ def test_a_submission_lapses_when_another_process_ran_the_check_unseen(config, s
 
 def deadline_due(config):
     return config.calls[CALL].check_due_at
+
+
+# -- many aggregates at once ---------------------------------------------------------------------
+
+
+def test_many_applications_read_at_once_equal_those_read_one_by_one(config, store_url):
+    from tests.desk import Desk
+
+    towns = build_towns(config, store_url)
+    try:
+        desk = Desk(towns, config)
+        desk.to_recommended("SD-2017-001")
+        desk.submit("SD-2017-002")
+        for _ in range(26):  # past the snapshot interval of 50 events
+            desk.city("application.returned", "SD-2017-002")
+            desk.applicant("application.resubmitted", "SD-2017-002")
+        ids = [application_id(CALL, ref) for ref in ("SD-2017-001", "SD-2017-002", "SD-2017-404")]
+        assert towns.snapshots is not None and list(towns.snapshots.get(ids[1]))
+        folded = towns._read_many(ids)
+        assert folded[ids[2]] is None
+        for app_id in ids[:2]:
+            one = towns.repository.get(app_id)
+            assert folded[app_id] == one and folded[app_id].version == one.version
+        assert folded[ids[1]].version == 53
+    finally:
+        towns.close()
