@@ -24,11 +24,15 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} canonically")
 
 
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default,
+    check_circular=False,  # the values are parsed JSON and events: no cycles; same bytes
+)
+
+
 def canonical(value: Any) -> bytes:
     """The one byte encoding of a JSON-like value that hashes and digests are computed over."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default
-    ).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def digest(value: Any) -> str:
