@@ -9,8 +9,9 @@ The service uses it to save a submission on condition that the call's deadline c
 not run, instead of reading the check before every submission.
 
 **Reads of many aggregates at once.** ``select_events_of(ids)`` gives the stored events of
-every aggregate named, ordered by aggregate and version, in one query; the deadline check loads
-its candidates with it, a chunk at a time, instead of two queries per application.
+every aggregate named, ordered by aggregate and version, in one query (``first_only``: only
+their first events); the deadline check loads its candidates with it, a chunk at a time, and an
+applicant's lists read the owners of a page's applications, instead of one or two queries each.
 
 **PostgreSQL: binary arrays.** The library sends a transaction's events as one array of a
 composite type, which psycopg can only write as text: every state is hex-encoded and escaped by
@@ -53,20 +54,26 @@ class PostgresRecorder(PostgresApplicationRecorder):
             "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[])"
         )
         self.columns_insert_statement = SQL(insert + " RETURNING notification_id").format(**names)
-        self.select_many_statement = SQL(
+        select_many = (
             "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
-            "WHERE originator_id = ANY(%b::{id_type}[]) ORDER BY originator_id, originator_version"
+            "WHERE originator_id = ANY(%b::{id_type}[])"
+        )
+        order = " ORDER BY originator_id, originator_version"
+        self.select_many_statement = SQL(select_many + order).format(**names)
+        self.select_firsts_statement = SQL(
+            select_many + " AND originator_version = 1" + order
         ).format(**names)
         self.conditional_insert_statement = SQL(
             insert + " WHERE NOT EXISTS (SELECT 1 FROM {schema}.{table} "
             "WHERE originator_id = ANY(%b::{id_type}[])) RETURNING notification_id"
         ).format(**names)
 
-    def select_events_of(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+    def select_events_of(self, ids: Sequence[UUID], first_only: bool = False) -> list[StoredEvent]:
         if not ids:
             return []
+        statement = self.select_firsts_statement if first_only else self.select_many_statement
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self.select_many_statement, (self._ids(ids),))
+            curs.execute(statement, (self._ids(ids),))
             return [
                 StoredEvent(
                     originator_id=row["originator_id"],
@@ -116,8 +123,9 @@ class PostgresRecorder(PostgresApplicationRecorder):
 class SQLiteRecorder(SQLiteApplicationRecorder):
     saves_on_condition = True
 
-    def select_events_of(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+    def select_events_of(self, ids: Sequence[UUID], first_only: bool = False) -> list[StoredEvent]:
         keys = [i.hex if isinstance(i, UUID) else i for i in ids]
+        first = " AND originator_version = 1" if first_only else ""
         events: list[StoredEvent] = []
         with self.datastore.transaction(commit=False) as c:
             for start in range(0, len(keys), 500):  # within SQLite's limit on parameters
@@ -125,7 +133,7 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
                 c.execute(
                     "SELECT originator_id, originator_version, topic, state "
                     f"FROM {self.events_table_name} WHERE originator_id IN "
-                    f"({','.join('?' * len(chunk))}) ORDER BY originator_id, originator_version",
+                    f"({','.join('?' * len(chunk))}){first} ORDER BY originator_id, originator_version",
                     chunk,
                 )
                 events += [

@@ -3,8 +3,8 @@ city its jurisdiction, an applicant its own applications; operators no applicati
 
 An application belongs to the applicant principal that submitted it: the submission's
 ``data["owner"]``. The read models do not keep the owner, so applicants' lists are filtered by
-reading the first event of each candidate (candidates are already narrowed to its city, the only
-city an applicant may submit for).
+reading the first events of the candidates, a page's in one query (candidates are already
+narrowed to its city, the only city an applicant may submit for).
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ class Reach:
         """Those of ``app_ids`` (already of the principal's city) the principal may read."""
         if self.owner is None:
             return set(app_ids)
-        return {a for a in app_ids if owner_of(towns, UUID(a)) == self.owner}
+        owners = owners_of(towns, [UUID(a) for a in app_ids])
+        return {str(a) for a, owner in owners.items() if owner == self.owner}
 
 
 def submission(events: Iterable[Application.Event]) -> Application.Event | None:
@@ -72,13 +73,22 @@ def submission(events: Iterable[Application.Event]) -> Application.Event | None:
     return next((e for e in events if isinstance(e, Application.Submitted)), None)
 
 
-def owner_of(towns: Towns, app_id: UUID) -> str | None:
-    """The applicant principal that submitted the application: one stored event read."""
-    records = towns.recorder.select_events(app_id, lte=1, limit=1)
-    if not records:
+def owners_of(towns: Towns, app_ids: list[UUID]) -> dict[UUID, str | None]:
+    """The applicant principal that submitted each application (None: unknown), from the first
+    stored events: in one query on a store that reads many at once, one each otherwise."""
+    select_many = getattr(towns.recorder, "select_events_of", None)
+    if select_many is not None:
+        firsts = {r.originator_id: r for r in select_many(app_ids, first_only=True)}
+    else:
+        firsts = {a: r[0] for a in app_ids if (r := towns.recorder.select_events(a, lte=1, limit=1))}
+    return {a: _owner(towns, firsts.get(a)) for a in app_ids}
+
+
+def _owner(towns: Towns, record) -> str | None:
+    if record is None:
         return None
     try:
-        event = towns.mapper.to_domain_event(records[0])
+        event = towns.mapper.to_domain_event(record)
     except Exception:  # noqa: BLE001 - an undecodable submission has no owner anyone may claim
         return None
     return event.data.get("owner") if isinstance(event, Application.Submitted) else None

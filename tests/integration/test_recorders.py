@@ -195,5 +195,8 @@ def test_many_applications_read_at_once_equal_those_read_one_by_one(config, stor
             one = towns.repository.get(app_id)
             assert folded[app_id] == one and folded[app_id].version == one.version
         assert folded[ids[1]].version == 53
+        firsts = towns.recorder.select_events_of(ids, first_only=True)
+        assert sorted((e.originator_id, e.originator_version) for e in firsts) == sorted(
+            (app_id, 1) for app_id in ids[:2])
     finally:
         towns.close()
