@@ -6,11 +6,11 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from tests.factories import envelope, encode
+from tests.support import fresh_schema
 
 POSTGRES_URL = os.environ.get("TOWNS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 LIFE = (
@@ -46,17 +46,8 @@ def sqlite_url() -> Iterator[str]:
 
 @contextmanager
 def postgres_url() -> Iterator[str]:
-    import psycopg
-
-    base = POSTGRES_URL.split("?", 1)[0]
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{base}?schema={schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_schema(POSTGRES_URL, prefix="bench") as url:
+        yield url
 
 
 def rate(count: int, seconds: float) -> float:

@@ -4,7 +4,6 @@ skips its tests; with CI=true it fails them, so a broken service can never pass 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from adapters.bootstrap import build_towns
 from adapters.config import Config, load_config
 from domain.service import Towns
+from tests.support import fresh_schema
 
 IN_CI = os.environ.get("CI") == "true"
 POSTGRES_URL = os.environ.get("TOWNS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -43,14 +43,8 @@ def _libpq(url: str) -> str:
 @pytest.fixture
 def postgres_schema_url(postgres_url: str) -> Iterator[str]:
     """A database URL whose tables live in a fresh schema, dropped afterwards."""
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_libpq(postgres_url), autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{postgres_url}?schema={schema}"
-    with psycopg.connect(_libpq(postgres_url), autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_schema(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -20,3 +22,19 @@ def eventually(check: Callable[[], Any], timeout: float = 30, every: float = 0.1
         if time.monotonic() > end:
             pytest.fail(f"not within {timeout}s: {what or check.__doc__ or check}")
         time.sleep(every)
+
+
+@contextmanager
+def fresh_schema(postgres_url: str, prefix: str = "t") -> Iterator[str]:
+    """``postgres_url`` with its tables in a new schema of their own, dropped afterwards."""
+    import psycopg
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    plain = postgres_url.split("?", 1)[0]
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{plain}?schema={schema}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")

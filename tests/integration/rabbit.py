@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -296,23 +295,6 @@ def consumers(tmp_path) -> Iterator[Consumers]:
     started = Consumers(tmp_path)
     yield started
     started.close()
-
-
-@contextmanager
-def fresh_schema(postgres_url: str) -> Iterator[str]:
-    """A database URL whose tables live in a new schema, dropped afterwards (for fixtures wider
-    than one test; ``postgres_schema_url`` serves one test)."""
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    plain = postgres_url.split("?", 1)[0]
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{postgres_url}?schema={schema}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 # -- the store as the tests read it -----------------------------------------------------------

@@ -27,10 +27,10 @@ from tests.integration.rabbit import (
     Received,
     Store,
     eventually,
-    fresh_schema,
     message,
     rabbit,  # noqa: F401 - fixture
 )
+from tests.support import fresh_schema
 
 
 def _without(field: str, value: dict) -> dict:

@@ -17,25 +17,18 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from adapters.bootstrap import build_towns, library_settings, store_settings
 from adapters.recorders import PostgresRecorder, SQLiteRecorder
 from adapters.ingest import ingest
-from domain import deadline
 from domain.applications import application_id
 from domain.service import Towns
 from domain.work import PresentAggregate
 from tests.factories import at, encode
+from tests.support import fresh_schema
 from tests.factories import CALL, envelope
 
 
 @pytest.fixture
 def two_schemas(postgres_url: str) -> Iterator[tuple[str, str]]:
-    base = postgres_url.split("?", 1)[0]
-    names = [f"t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    with psycopg.connect(base, autocommit=True) as conn:
-        for name in names:
-            conn.execute(f"CREATE SCHEMA {name}")
-    yield tuple(f"{base}?schema={name}" for name in names)
-    with psycopg.connect(base, autocommit=True) as conn:
-        for name in names:
-            conn.execute(f"DROP SCHEMA {name} CASCADE")
+    with fresh_schema(postgres_url) as first, fresh_schema(postgres_url) as second:
+        yield first, second
 
 
 def recorder_of(config, url: str, library: bool) -> Towns:
