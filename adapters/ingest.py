@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Callable
 
 from adapters.ops import metrics
 from adapters.schemas import parse_envelope
@@ -111,11 +111,13 @@ def ingest_many(
 
 
 def ingest_prepared(
-    towns: Towns, messages: Sequence[tuple[bytes, Principal | None, Command | DomainError]]
+    towns: Towns,
+    messages: Sequence[tuple[bytes, Principal | None, Command | DomainError]],
+    saving: Callable[[], object] | None = None,
 ) -> list[Outcome | DomainError]:
     """``ingest_many`` for messages already through ``prepared`` (body, principal, and what
-    ``prepared`` gave for them): the consumer prepares each delivery as it arrives, while the
-    previous batch is saved."""
+    ``prepared`` gave for them): the consumer prepares deliveries while the batch before them
+    is saved. ``saving``: see ``Towns.handle_many``."""
     results: list[Outcome | DomainError | None] = []
     accepted: list[tuple[Command, Principal]] = []
     for body, principal, command in messages:
@@ -124,7 +126,7 @@ def ingest_prepared(
         else:
             accepted.append((command, principal))  # a Command needs a principal
             results.append(None)
-    decided = iter(map(metrics.ingested, [c for c, _ in accepted], towns.handle_many(accepted)))
+    decided = iter(map(metrics.ingested, [c for c, _ in accepted], towns.handle_many(accepted, saving)))
     return [next(decided) if r is None else r for r in results]
 
 

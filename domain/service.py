@@ -105,14 +105,18 @@ class Towns(DeadlineChecks, Reading, EventSourcedApplication):
         raise AssertionError("unreachable")
 
     def handle_many(
-        self, items: Sequence[tuple[Command, Principal]]
+        self,
+        items: Sequence[tuple[Command, Principal]],
+        saving: Callable[[], object] | None = None,
     ) -> list[Outcome | DomainError]:
         """Applies commands in order and saves them all in one transaction (group commit).
 
         Each result is the command's outcome or its refusal. Decisions are made on cached
         aggregates and repeats are left to the inbox markers' unique keys: if the save meets a
         repeat or a concurrent writer, the commands are applied again one at a time, on fresh
-        reads; refusals made on cached state are confirmed on fresh reads.
+        reads; refusals made on cached state are confirmed on fresh reads. ``saving`` is called
+        once every command is decided, as the save begins (the consumer uses the wait for the
+        commit to parse the deliveries behind).
         """
         with self._writing:
             work = Work(self.repository, self._cache)
@@ -120,6 +124,8 @@ class Towns(DeadlineChecks, Reading, EventSourcedApplication):
             try:
                 for command, principal in items:
                     results.append(self._decide_or_refusal(work, command, principal))
+                if saving is not None:
+                    saving()
                 self._save(work)
             except IntegrityError:
                 work.abandoned()

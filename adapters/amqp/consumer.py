@@ -4,10 +4,12 @@ One method per protocol step, as pika's robust-consumer examples have it. Delive
 gathered into batches (up to N messages or T milliseconds), applied in delivery order and saved
 in one transaction in a worker thread while this thread keeps the connection's heartbeats, then
 acknowledged with one ``multiple`` ack, after the batch's dead letters are confirmed by the
-broker. Nothing is acknowledged before it is stored, so a crash means redelivery, which the
-inbox markers make harmless. A lost connection, a broker restart or a consumer cancel is met by
-reconnecting with capped, jittered backoff and declaring the topology again. SIGTERM finishes
-the batch in hand, acknowledges it and exits 0.
+broker. While the worker waits for its commit, this thread parses and checks the deliveries of
+the next batch (the worker does what is left as it decides). Nothing is acknowledged before it
+is stored, so a crash means redelivery, which the inbox markers make harmless. A lost
+connection, a broker restart or a consumer cancel is met by reconnecting with capped, jittered
+backoff and declaring the topology again. SIGTERM finishes the batch in hand, acknowledges it
+and exits 0.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class Consumer:
         self._stopping = False
         self._cancelled = False
         self._pending: list[Delivery] = []
+        self._ready = 0  # how many of the pending deliveries, from the first, are prepared
         self._last_sweep = 0.0
 
     # -- life --------------------------------------------------------------------------------
@@ -127,7 +130,7 @@ class Consumer:
             if self._cancelled:
                 raise ConsumerCancelled("the broker cancelled the consumer")
         finally:
-            self._pending = []  # unacknowledged deliveries come back on the next connection
+            self._pending, self._ready = [], 0  # unacknowledged deliveries come back
             if connection.is_open:
                 try:
                     connection.close()
@@ -148,9 +151,7 @@ class Consumer:
         self._cancelled = True
 
     def _on_message(self, _channel, method, properties, body: bytes) -> None:
-        """Keeps the delivery, parsed and checked already: this thread is otherwise idle while
-        the batch before it commits."""
-        self._pending.append(self.inbound.prepare(
+        self._pending.append(
             Delivery(
                 body=body,
                 message_id=properties.message_id,
@@ -161,11 +162,21 @@ class Consumer:
                 delivery_tag=method.delivery_tag,
                 received_at=time.monotonic(),
             )
-        ))
+        )
+
+    def _prepare_some(self, count: int) -> None:
+        """Parses and checks up to ``count`` pending deliveries, oldest first."""
+        end = min(len(self._pending), self._ready + count)
+        for i in range(self._ready, end):
+            self._pending[i] = self.inbound.prepare(self._pending[i])
+        self._ready = end
 
     def _wait(self) -> float:
+        """How long the connection may be waited on before the next batch is due."""
         if not self._pending:
             return 0.2
+        if len(self._pending) >= self.batch_size:
+            return 0.0
         due = self._pending[0].received_at + self.batch_seconds - time.monotonic()
         return max(0.0, min(due, 0.2))
 
@@ -179,8 +190,16 @@ class Consumer:
 
     def _run_batch(self, connection: pika.BlockingConnection, channel) -> None:
         batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size :]
+        self._ready = max(0, self._ready - len(batch))
+        saving = threading.Event()
+
+        def on_saving() -> None:  # in the worker: its decisions are made, the commit begins
+            saving.set()
+            _wake(connection)
+
         started = time.perf_counter()
-        letters = self._in_background(connection, self.inbound.apply, batch)
+        letters = self._in_background(connection, self.inbound.apply, batch, on_saving,
+                                      meanwhile=saving)
         metrics.batch_committed(len(batch), time.perf_counter() - started)
         self._publish(connection, channel, letters)
         channel.basic_ack(batch[-1].delivery_tag, multiple=True)
@@ -209,9 +228,17 @@ class Consumer:
         if any(letter.parked_id for letter in letters):
             self._in_background(connection, self.inbound.sent, letters)
 
-    def _in_background(self, connection: pika.BlockingConnection, work: Callable, *args: Any) -> Any:
+    def _in_background(
+        self,
+        connection: pika.BlockingConnection,
+        work: Callable,
+        *args: Any,
+        meanwhile: threading.Event | None = None,
+    ) -> Any:
         """Runs ``work`` in a thread while this thread services the connection (heartbeats,
-        deliveries), so that a long commit never lets the broker think we are gone."""
+        deliveries), so that a long commit never lets the broker think we are gone. Once
+        ``meanwhile`` is set (the worker waits for its commit), this thread also prepares the
+        pending deliveries, a few at a time between looks at the connection."""
         done = threading.Event()
         box: dict[str, Any] = {}
 
@@ -222,18 +249,27 @@ class Consumer:
                 box["error"] = error
             finally:
                 done.set()
-                try:
-                    connection.add_callback_threadsafe(lambda: None)  # wake the event loop
-                except AMQPError:
-                    pass  # the connection is gone; the loop below notices
+                _wake(connection)
 
         worker = threading.Thread(target=target, name="towns-batch", daemon=True)
         worker.start()
         try:
             while not done.is_set():
-                connection.process_data_events(time_limit=0.05)
+                if meanwhile is not None and meanwhile.is_set() and self._ready < len(self._pending):
+                    self._prepare_some(10)
+                    connection.process_data_events(time_limit=0)
+                else:
+                    connection.process_data_events(time_limit=0.05)
         finally:
             worker.join()  # never overlap two batches, even when the connection failed
         if "error" in box:
             raise box["error"]
         return box["result"]
+
+
+def _wake(connection: pika.BlockingConnection) -> None:
+    """Wakes the connection's event loop from another thread."""
+    try:
+        connection.add_callback_threadsafe(lambda: None)
+    except AMQPError:
+        pass  # the connection is gone; its loop notices

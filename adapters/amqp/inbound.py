@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from uuid import UUID
@@ -106,14 +106,17 @@ class Inbound:
 
     # -- deliveries --------------------------------------------------------------------------
 
-    def apply(self, deliveries: Sequence[Delivery]) -> list[DeadLetterOut]:
-        """Applies the deliveries in order, in one transaction where possible."""
+    def apply(
+        self, deliveries: Sequence[Delivery], saving: Callable[[], object] | None = None
+    ) -> list[DeadLetterOut]:
+        """Applies the deliveries in order, in one transaction where possible; ``saving`` is
+        called as that transaction's save begins (``Towns.handle_many``)."""
         principals = [self.principal(d) for d in deliveries]
         try:
             results = ingest_prepared(self.towns, [
                 (d.body, p, d.prepared if d.prepared is not None else prepared(d.body, p))
                 for d, p in zip(deliveries, principals)
-            ])
+            ], saving)
         except PersistenceError:
             raise  # the store is unwell: nothing is acknowledged, the broker redelivers
         except Exception:  # noqa: BLE001 - find the one message that fails alone
@@ -135,8 +138,8 @@ class Inbound:
 
     def prepare(self, delivery: Delivery) -> Delivery:
         """The delivery with what the ingest path makes of it before deciding (parsed and
-        checked, or refused), so that this can be done as it arrives, while the batch before it
-        is saved. An unexpected failure is left for ``apply`` to meet, as if not prepared."""
+        checked, or refused), so that this can be done while the batch before it is saved. An
+        unexpected failure is left for ``apply`` to meet, as if not prepared."""
         try:
             return replace(delivery, prepared=prepared(delivery.body, self.principal(delivery)))
         except Exception:  # noqa: BLE001 - apply prepares it again and handles the failure

@@ -82,6 +82,22 @@ def test_a_batch_is_applied_in_order_and_saved_in_one_transaction(inbound):
     assert history(inbound, "SD-2017-002") == ["application.submitted", "application.city_verified"]
 
 
+def test_saving_is_called_once_every_message_is_decided_and_before_anything_is_stored(inbound):
+    # Given a batch whose second half was prepared ahead (as the consumer does during a commit)
+    batch = [submitted(), city("application.city_verified"),
+             inbound.prepare(city("application.recommended"))]
+    assert batch[-1].prepared is not None and batch[0].prepared is None
+    stored_when_called: list[int] = []
+    recorder = inbound.towns.recorder
+    # When it is applied with a ``saving`` callback
+    letters = inbound.apply(batch, lambda: stored_when_called.append(recorder.max_notification_id() or 0))
+    # Then the callback ran once, before the save, and the batch was applied in order
+    assert letters == []
+    assert stored_when_called == [0]
+    assert history(inbound) == [
+        "application.submitted", "application.city_verified", "application.recommended"]
+
+
 def test_a_refused_message_is_dead_lettered_alone_and_the_rest_commit(inbound):
     foreign = delivery(envelope("application.city_verified", city="foshan", message_id="m-foreign"),
                        "foshan-city")
