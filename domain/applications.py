@@ -22,15 +22,16 @@ from eventsourcing.domain import Snapshot as LibrarySnapshot
 
 from domain import lifecycle as lc
 from domain.hashing import GENESIS, chain
+from domain.ids import Namespace
 from domain.jurisdictions import region_of
 
-NAMESPACE = uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/applications")
+NAMESPACE = Namespace(uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/applications"))
 
 
 @lru_cache(maxsize=65536)
 def application_id(call_id: str, ref: str) -> UUID:
     """The id of the application (call_id, ref): the pair names one application forever."""
-    return uuid5(NAMESPACE, f"{call_id}\n{ref}")
+    return NAMESPACE.uuid5(f"{call_id}\n{ref}")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain import lifecycle as lc
+from domain.ids import Namespace
 
 PAPER_COPIES_REQUIRED = 2
 ELECTRONIC_COPIES_REQUIRED = 1
@@ -113,11 +114,11 @@ def outcome_of(app, checked_at: datetime | None) -> DeadlineOutcome:
     return outcome(app.status, app.lapse, app.reinstated, closed_before, checked_at is not None)
 
 
-NAMESPACE = uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/deadline-checks")
+NAMESPACE = Namespace(uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/deadline-checks"))
 
 
 def deadline_check_id(call_id: str, cutoff: datetime) -> UUID:
-    return uuid5(NAMESPACE, f"{call_id}\n{cutoff.isoformat()}")
+    return NAMESPACE.uuid5(f"{call_id}\n{cutoff.isoformat()}")
 
 
 class DeadlineCheck(Aggregate):

@@ -17,7 +17,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-NAMESPACE = uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/inbound")
+from domain.ids import Namespace
+
+NAMESPACE = Namespace(uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/inbound"))
 EARLY_CODES = frozenset({"unknown_application", "invalid_transition", "precondition_failed"})
 """Refusals that may only mean the message arrived before its predecessor."""
 
@@ -40,11 +42,11 @@ def decode_body(text: str, encoding: str) -> bytes:
 
 
 def dead_letter_id(key: str) -> UUID:
-    return uuid5(NAMESPACE, f"dead\n{key}")
+    return NAMESPACE.uuid5(f"dead\n{key}")
 
 
 def parked_id(key: str) -> UUID:
-    return uuid5(NAMESPACE, f"parked\n{key}")
+    return NAMESPACE.uuid5(f"parked\n{key}")
 
 
 class DeadLetter(Aggregate):

@@ -11,11 +11,13 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-NAMESPACE = uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/inbox")
+from domain.ids import Namespace
+
+NAMESPACE = Namespace(uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/inbox"))
 
 
 def inbox_id(message_id: str) -> UUID:
-    return uuid5(NAMESPACE, message_id)
+    return NAMESPACE.uuid5(message_id)
 
 
 class InboxMessage(Aggregate):
