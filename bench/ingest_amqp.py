@@ -185,13 +185,13 @@ def main() -> None:
     ours = statistics.median(o for _, o in pairs)
     share = statistics.median(o / r for r, o in pairs)
     rows = [(n, f"{raw:,.0f}", f"{library:,.0f}", f"{ours:,.0f}",
-             f"{ours / library:.1f}x", f"{share * 100:.0f} %")]
+             f"{ours / library:.1f}x", f"{share * 100:.1f} %")]
     print(f"towns consume on PostgreSQL, messages per second, same broker and database "
           f"(medians of {len(pairs)} pairs)")
     print(table(rows, ("messages", "raw pika consume+ack", "library 1 save/msg",
                        "towns consume", "vs library", "of raw pika")))
     print("pairs (raw pika, towns consume, share): " + "; ".join(
-        f"{r:,.0f}, {o:,.0f}, {o / r * 100:.0f} %" for r, o in pairs))
+        f"{r:,.0f}, {o:,.0f}, {o / r * 100:.1f} %" for r, o in pairs))
     print("targets: at least 3x the library's one-save-per-message rate, at least 30 % of raw pika")
     lost = 200 * steady_seconds - len(latencies)
     print(f"\nsteady 200 messages/s for {steady_seconds} s: publish-to-commit latency, ms "
