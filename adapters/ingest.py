@@ -126,7 +126,8 @@ def ingest_prepared(
         else:
             accepted.append((command, principal))  # a Command needs a principal
             results.append(None)
-    decided = iter(map(metrics.ingested, [c for c, _ in accepted], towns.handle_many(accepted, saving)))
+    outcomes = towns.handle_many(accepted, saving)
+    decided = iter(map(metrics.ingested, [c for c, _ in accepted], outcomes))
     return [next(decided) if r is None else r for r in results]
 
 

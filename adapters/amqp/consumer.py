@@ -255,7 +255,8 @@ class Consumer:
         worker.start()
         try:
             while not done.is_set():
-                if meanwhile is not None and meanwhile.is_set() and self._ready < len(self._pending):
+                waiting = self._ready < len(self._pending)
+                if waiting and meanwhile is not None and meanwhile.is_set():
                     self._prepare_some(10)
                     connection.process_data_events(time_limit=0)
                 else:

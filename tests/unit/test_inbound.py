@@ -88,9 +88,12 @@ def test_saving_is_called_once_every_message_is_decided_and_before_anything_is_s
              inbound.prepare(city("application.recommended"))]
     assert batch[-1].prepared is not None and batch[0].prepared is None
     stored_when_called: list[int] = []
-    recorder = inbound.towns.recorder
+
+    def saving() -> None:
+        stored_when_called.append(inbound.towns.recorder.max_notification_id() or 0)
+
     # When it is applied with a ``saving`` callback
-    letters = inbound.apply(batch, lambda: stored_when_called.append(recorder.max_notification_id() or 0))
+    letters = inbound.apply(batch, saving)
     # Then the callback ran once, before the save, and the batch was applied in order
     assert letters == []
     assert stored_when_called == [0]
