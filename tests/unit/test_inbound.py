@@ -375,7 +375,7 @@ def test_a_parked_record_from_before_redrive_windows_waits_from_its_first_sight(
 # -- prepared on arrival ------------------------------------------------------------------------
 
 
-def test_deliveries_prepared_on_arrival_give_the_answers_of_unprepared_ones(inbound):
+def test_deliveries_prepared_ahead_give_the_answers_of_unprepared_ones(inbound):
     from domain.commands import Command
 
     batch = [submitted(mid="m-1"), delivery(b"{not json", "shunde-applicant", 2),
