@@ -372,7 +372,7 @@ def test_a_parked_record_from_before_redrive_windows_waits_from_its_first_sight(
     assert (decoded.first_seen, decoded.window_from) == (first_seen, first_seen)
 
 
-# -- prepared on arrival ------------------------------------------------------------------------
+# -- prepared ahead of the batch ---------------------------------------------------------------
 
 
 def test_deliveries_prepared_ahead_give_the_answers_of_unprepared_ones(inbound):
