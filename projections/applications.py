@@ -16,7 +16,7 @@ from domain import lifecycle as lc
 from domain.applications import Application
 from domain.deadline import DeadlineCheck
 from domain.jurisdictions import region_of
-from projections.base import Projection, Recorded, document, next_standing
+from projections.base import Projection, Recorded, next_standing, parse
 from projections.store import Tx
 
 TOPICS = tuple(cls.TOPIC for cls in (
@@ -36,6 +36,17 @@ def criteria_outcome(criteria: list[dict]) -> str | None:
 
 
 CHECK = DeadlineCheck.Ran.TOPIC
+
+
+def _loaded(slot: str) -> property:
+    """A field of ``Stored`` read with the rest of the event when first asked for."""
+
+    def get(self: Stored) -> Any:
+        if not self._read:
+            self._load()
+        return getattr(self, slot)
+
+    return property(get)
 
 
 class Stored:
@@ -62,7 +73,7 @@ class Stored:
     def _load(self) -> None:
         event = self.recorded.event
         if event is None:
-            doc = document(self.recorded)
+            doc = parse(self.recorded.state)
             self._data = doc.get("data")
             self._occurred_at = doc.get("occurred_at", {}).get("_data_")
             self._timestamp = doc["timestamp"]["_data_"]
@@ -80,29 +91,10 @@ class Stored:
         recorded = self.recorded
         return str(recorded.originator_id or recorded.event.originator_id)
 
-    @property
-    def data(self) -> Any:
-        if not self._read:
-            self._load()
-        return self._data
-
-    @property
-    def occurred_at(self) -> str | None:
-        if not self._read:
-            self._load()
-        return self._occurred_at
-
-    @property
-    def timestamp(self) -> str:
-        if not self._read:
-            self._load()
-        return self._timestamp
-
-    @property
-    def extra(self) -> dict:
-        if not self._read:
-            self._load()
-        return self._extra
+    data = _loaded("_data")
+    occurred_at = _loaded("_occurred_at")
+    timestamp = _loaded("_timestamp")
+    extra = _loaded("_extra")
 
 
 TYPES = {cls.TOPIC: cls.EVENT_TYPE for cls in (

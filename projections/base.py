@@ -38,11 +38,6 @@ def parse(state: bytes) -> Any:
     return value
 
 
-def document(recorded: Recorded) -> dict:
-    """The event as the transcoder stored it (only where the runner did not decode)."""
-    return parse(recorded.state)
-
-
 def data_of(recorded: Recorded) -> Any:
     """The event's ``data``: from the decoded event if the runner decoded it, else the JSON."""
     event = recorded.event
