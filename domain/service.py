@@ -295,15 +295,18 @@ class Towns(DeadlineChecks, Reading, EventSourcedApplication):
                 f"an applicant of {principal.city} may not submit for {payload['city']}",
                 {"payload.city": payload["city"], "principal_city": principal.city},
             )
+        existing = (work.get if check_repeat else work.held)(
+            application_id(call.id, command.application_ref)
+        )
+        if existing is not None:
+            # Someone else's application is forbidden before anything else is said of it.
+            self._authorise_reach(existing, command, principal)
         if command.occurred_at > call.cutoff:
             raise DeadlinePassed(
                 f"submitted {command.occurred_at.isoformat()}, after the cutoff "
                 f"{call.cutoff.isoformat()}",
                 {"occurred_at": command.occurred_at.isoformat(), "cutoff": call.cutoff.isoformat()},
             )
-        existing = (work.get if check_repeat else work.held)(
-            application_id(call.id, command.application_ref)
-        )
         if existing is not None:
             raise InvalidTransition(
                 f"{command.application_ref} has already been submitted to {call.id}",

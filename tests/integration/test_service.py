@@ -97,6 +97,24 @@ def test_submitting_for_another_city_is_forbidden(desk):
         desk.send("shunde-applicant", body)
 
 
+@pytest.mark.parametrize("late", [False, True], ids=["timely", "late"])
+@pytest.mark.parametrize(
+    "principal, city",
+    [("guangzhou-applicant-2", "guangzhou"), ("shenzhen-applicant", "shenzhen")],
+    ids=["same city", "another city"],
+)
+def test_submitting_someone_elses_existing_application_is_forbidden(desk, principal, city, late):
+    """Forbidden comes before deadline_passed and invalid_transition (DOMAIN.md's order), and
+    tells nothing of the application's state."""
+    desk.submit("GZ-2017-001", "guangzhou")
+    body = envelope("application.submitted", "GZ-2017-001", city,
+                    occurred_at=at(2, month=4) if late else at(20))
+    with refused("forbidden") as refusal:
+        desk.send(principal, body)
+    assert refusal.value.details == {"application_ref": "GZ-2017-001", "principal": principal}
+    assert desk.towns.application(CALL, "GZ-2017-001").version == 1
+
+
 def test_refusals_of_the_call_the_application_and_the_state(desk):
     with refused("unknown_call"):
         desk.send("shunde-applicant", {**envelope("application.submitted"), "call_id": "GD-2099"})
