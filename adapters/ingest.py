@@ -71,12 +71,7 @@ def prepare(body: bytes, principal: Principal | None) -> Command:
         occurred_at=envelope["occurred_at"],
         call_id=envelope["call_id"],
         application_ref=envelope["application_ref"],
-        actor=Actor(
-            role=actor["role"],
-            id=actor["id"],
-            organisation=actor.get("organisation", ""),
-            city=actor.get("city"),
-        ),
+        actor=Actor.declared(actor["role"], actor["id"], actor["organisation"], actor["city"]),
         payload=envelope["payload"],
         digest=digest(value),
         body=value,

@@ -11,6 +11,8 @@ AUDITOR = "auditor"
 OPERATOR = "operator"
 SYSTEM = "system"
 ROLES = (APPLICANT, CITY, PROVINCE, AUDITOR, OPERATOR)
+LOCAL_ROLES = (APPLICANT, CITY)
+"""The roles that act for one city, and so name it."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class Principal:
         """The role matches and, for applicants and cities, so does the city."""
         if actor.role != self.role:
             return False
-        if self.role in (APPLICANT, CITY):
+        if self.role in LOCAL_ROLES:
             return actor.city == self.city
         return True
 
@@ -41,6 +43,12 @@ class Actor:
     id: str
     organisation: str = ""
     city: str | None = None
+
+    @classmethod
+    def declared(cls, role: str, id: str, organisation: str = "", city: str | None = None) -> Actor:
+        """The actor an envelope declares. Only applicants and cities carry a city (CONTRACT.md
+        §2): one given for another role, such as the province, is not kept."""
+        return cls(role, id, organisation, city if role in LOCAL_ROLES else None)
 
     def as_dict(self) -> dict:
         data = {"role": self.role, "id": self.id, "organisation": self.organisation}

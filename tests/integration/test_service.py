@@ -34,6 +34,17 @@ def test_an_application_goes_from_submission_to_approval(desk):
     assert app.region == "prd" and app.owner == "shunde-applicant"
 
 
+def test_only_applicants_and_cities_are_recorded_with_a_city(desk):
+    """A province actor carries no city (CONTRACT.md §2): one sent anyway is not recorded."""
+    desk.to_recommended()
+    body = envelope("application.rejected", role="province")
+    body["actor"]["city"] = "shenzhen"
+    desk.send("province", body)
+    actors = [e.actor for e in desk.towns.replay(CALL, "SD-2017-001").events]
+    assert [a.get("city") for a in actors] == ["shunde", "shunde", "shunde", None]
+    assert actors[-1] == {"role": "province", "id": "u-province", "organisation": "province office"}
+
+
 def test_a_returned_application_is_resubmitted_and_verified(desk):
     desk.submit()
     desk.city("application.returned")

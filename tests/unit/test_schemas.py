@@ -178,6 +178,7 @@ def test_the_actor_defaults_organisation_and_city():
 
 @pytest.mark.parametrize("role", ["province", "auditor", "operator"])
 def test_other_roles_may_carry_a_null_or_real_city(role):
+    """Accepted, as an unknown field would be; the service does not record it (test_service)."""
     for city in (None, "shunde"):
         env = envelope("application.rejected", actor={"role": role, "id": "x", "city": city})
         assert parse_envelope(env)["actor"]["city"] == city
