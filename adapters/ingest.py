@@ -8,8 +8,11 @@ order: no principal → unauthenticated; bytes that are not a UTF-8 JSON object 
 from __future__ import annotations
 
 import json
+import math
+import re
+import sys
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from adapters.ops import metrics
 from adapters.schemas import parse_envelope
@@ -49,13 +52,44 @@ def decode(body: bytes) -> Any:
     except UnicodeDecodeError as error:
         raise Malformed(f"the message is not UTF-8: {error.reason} at byte {error.start}") from None
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_float=_finite, parse_constant=_not_json)
     except RecursionError:
         raise Malformed("the message nests too deeply to be read") from None
     except json.JSONDecodeError as error:
         raise Malformed(
             f"the message is not JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    except ValueError:  # Python's own limit on converting long integers
+        raise Malformed(
+            f"the message has an integer of more than {sys.get_int_max_str_digits()} digits"
+        ) from None
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text) and not _encodable(value):
+        raise Malformed("the message is not UTF-8: it escapes a lone surrogate (\\ud800-\\udfff)")
+    return value
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise Malformed(f"the message has a number too large to read: {text[:40]}")
+    return number
+
+
+def _not_json(constant: str) -> NoReturn:
+    """Python reads NaN, Infinity and -Infinity; JSON has no such values."""
+    raise Malformed(f"the message is not JSON: {constant} is not a JSON value")
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""An escape of a UTF-16 surrogate, which JSON allows only in pairs (one character)."""
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def prepare(body: bytes, principal: Principal | None) -> Command:

@@ -146,6 +146,41 @@ def test_bytes_that_are_not_a_utf8_json_object_are_malformed(http_client, raw):
     refused(post(http_client, "province", raw), "malformed", 400)
 
 
+def with_value(raw_value: str, where: str) -> bytes:
+    """A valid submission whose unknown field ``x`` or ``town_name`` is ``raw_value`` as written."""
+    body = envelope("application.submitted")
+    body["payload"]["town_name"] = "TOWN"
+    text = encode(body).decode("utf-8")
+    if where == "unknown field":
+        return (text[:-1] + f', "x": {raw_value}}}').encode("utf-8")
+    return text.replace('"TOWN"', raw_value).encode("utf-8")
+
+
+@pytest.mark.parametrize("where", ["unknown field", "known field"])
+@pytest.mark.parametrize(
+    "raw_value",
+    [
+        pytest.param("NaN", id="nan"),
+        pytest.param("Infinity", id="infinity"),
+        pytest.param("-Infinity", id="minus-infinity"),
+        pytest.param("1e999", id="float-overflow"),
+        pytest.param("9" * 5000, id="5000-digit-integer"),
+        pytest.param('"\\ud800"', id="lone-high-surrogate"),
+        pytest.param('"x\\udfff"', id="lone-low-surrogate"),
+    ],
+)
+def test_values_json_does_not_have_are_malformed_even_where_ignored(http_client, raw_value, where):
+    """Python's reader accepts them, JSON and UTF-8 do not: refused, nothing recorded."""
+    refused(post(http_client, "shunde-applicant", with_value(raw_value, where)), "malformed", 400)
+    refused(post(http_client, "shunde-city", envelope("application.city_verified")),
+            "unknown_application", 404)
+
+
+def test_an_escaped_surrogate_pair_is_one_character(http_client):
+    applied(post(http_client, "shunde-applicant", with_value('"\\ud83c\\udfed Town"', "known field")),
+            "submitted", 1)
+
+
 def test_a_300_kib_body_is_malformed_with_its_size(http_client):
     body = encode(envelope("application.submitted", town_name="x" * (300 * 1024)))
     details = refused(post(http_client, "shunde-applicant", body), "malformed", 400)
