@@ -41,11 +41,21 @@ class BatchError(ValueError):
     """A line of the batch file itself is unusable; the message names the line."""
 
 
-def read_batch(path: Path, config: Config) -> Iterator[Message | DeadlineCheckRequest]:
-    with path.open(encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            if text.strip():
-                yield _item(number, text, config)
+def read_batch(path: Path, config: Config) -> list[Message | DeadlineCheckRequest]:
+    """Every line of the file, read and checked before any is used: a line that cannot be
+    used is a BatchError naming it, and nothing of the batch has been sent."""
+    items: list[Message | DeadlineCheckRequest] = []
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                text = line.decode("utf-8")
+                if text.strip():
+                    items.append(_item(number, text, config))
+            except UnicodeDecodeError as error:
+                raise BatchError(f"{path}: line {number}: not UTF-8: {error.reason}") from None
+            except BatchError as error:
+                raise BatchError(f"{path}: {error}") from None
+    return items
 
 
 def _item(number: int, text: str, config: Config) -> Message | DeadlineCheckRequest:
@@ -55,15 +65,35 @@ def _item(number: int, text: str, config: Config) -> Message | DeadlineCheckRequ
         raise BatchError(f"line {number}: not JSON: {error.msg}") from None
     if not isinstance(item, dict):
         raise BatchError(f"line {number}: not an object")
-    if item.get("control") == "deadline_check":
-        return DeadlineCheckRequest(number, item["call_id"], datetime.fromisoformat(item["as_of"]))
+    if "control" in item:
+        return _control(number, item)
     if "envelope" in item or "raw" in item:
         name = item.get("principal")
+        if name is not None and not isinstance(name, str):
+            raise BatchError(f"line {number}: principal is a name or null, not {name!r}")
+        raw = item.get("raw")
+        if "raw" in item and not isinstance(raw, str):
+            raise BatchError(f"line {number}: raw is the text of a message, not {raw!r}")
         principal = config.principals.get(name) if name else None
-        body = item["raw"].encode("utf-8") if "raw" in item else _encode(item["envelope"])
+        body = raw.encode("utf-8", "surrogatepass") if "raw" in item else _encode(item["envelope"])
         return Message(number, principal, name, body)
     principal = _principal_for(item, config)
     return Message(number, principal, principal.name if principal else None, _encode(item))
+
+
+def _control(number: int, item: dict) -> DeadlineCheckRequest:
+    if item["control"] != "deadline_check":
+        raise BatchError(f"line {number}: the only control is deadline_check, not {item['control']!r}")
+    call_id, as_of = item.get("call_id"), item.get("as_of")
+    if not isinstance(call_id, str) or not call_id:
+        raise BatchError(f"line {number}: a deadline_check names its call_id")
+    try:
+        instant = datetime.fromisoformat(as_of) if isinstance(as_of, str) else None
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        raise BatchError(f"line {number}: as_of is an ISO 8601 instant with an offset, not {as_of!r}")
+    return DeadlineCheckRequest(number, call_id, instant)
 
 
 def _encode(value: object) -> bytes:

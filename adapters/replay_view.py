@@ -46,6 +46,6 @@ def _point(args: argparse.Namespace) -> str:
         parts.append(f"as of {args.as_of.isoformat()}")
     if args.known_at:
         parts.append(f"as known at {args.known_at.isoformat()}")
-    if args.version:
+    if args.version is not None:
         parts.append(f"at version {args.version}")
     return f" {', '.join(parts)}" if parts else ""

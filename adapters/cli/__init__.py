@@ -7,7 +7,11 @@ Each module of this package registers its commands.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
+
+import psycopg
+from eventsourcing.persistence import PersistenceError
 
 from adapters.batch import BatchError
 from adapters.bootstrap import DatabaseUrlError
@@ -35,4 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     except DomainError as error:
         print(f"towns {args.command}: {error.code}: {error.message}", file=sys.stderr)
         return 1
+    except (OSError, sqlite3.Error, psycopg.Error, PersistenceError) as error:
+        # the machine or the store: a file that cannot be read, a database that cannot be used
+        print(f"towns {args.command}: {_environment(error)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _environment(error: Exception) -> str:
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"cannot use {error.filename}: {error.strerror}"
+    what = "the database" if not isinstance(error, OSError) else type(error).__name__
+    return f"{what}: {' '.join(str(error).split()) or type(error).__name__}"

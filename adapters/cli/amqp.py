@@ -10,17 +10,16 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from adapters.batch import BatchError
 from adapters.bootstrap import build_runtime, build_towns
 from adapters.cli.common import (Failure, env_int, log_to_stderr, os_user, rate, serve_metrics,
-                                 settle_memory, uuid_arg)
+                                 settle_memory, uuid_arg, whole)
 from adapters.config import load_config
 
 def register(commands) -> None:
     consume = commands.add_parser("consume", help="the RabbitMQ consumer of towns.inbound")
-    consume.add_argument("--batch-size", type=int, default=env_int("TOWNS_BATCH_SIZE", 0) or None,
+    consume.add_argument("--batch-size", type=whole(1, what="a batch size"), default=env_int("TOWNS_BATCH_SIZE", 0) or None,
                          help="most deliveries per group commit (TOWNS_BATCH_SIZE; default 500)")
-    consume.add_argument("--batch-ms", type=int, default=env_int("TOWNS_BATCH_MS", 20),
+    consume.add_argument("--batch-ms", type=whole(0, what="the wait"), default=env_int("TOWNS_BATCH_MS", 20),
                          help="longest wait to fill a batch, in ms (TOWNS_BATCH_MS)")
     consume.set_defaults(run=run_consume)
 
@@ -116,10 +115,6 @@ def run_publish(args: argparse.Namespace) -> None:
         messages, skipped = outgoing(read_batch(args.file, config), connecting_user(url))
     except OSError as error:
         raise Failure(f"cannot read {args.file}: {error.strerror or error}") from None
-    except (KeyError, TypeError, ValueError) as error:
-        if isinstance(error, BatchError):
-            raise
-        raise Failure(f"{args.file}: an unusable line: {error!r}") from None
     logging.getLogger("pika").setLevel(logging.CRITICAL)  # failures are reported below
 
     def interruptible(publisher) -> None:

@@ -26,6 +26,22 @@ def instant(text: str) -> datetime:
     return value
 
 
+def whole(low: int, high: int | None = None, what: str = "a whole number"):
+    """An argument type: an integer from ``low`` to ``high`` (no upper bound when None)."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{what} is {bounds}, not {text!r}")
+        return value
+
+    return convert
+
+
 def seconds(text: str) -> float:
     try:
         value = float(text)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from adapters.batch import SHIPPED_BATCH
 from adapters.bootstrap import build_runtime, build_towns, database_url
-from adapters.cli.common import Failure, instant, settle_memory
+from adapters.cli.common import Failure, instant, settle_memory, whole
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -24,12 +24,12 @@ def register(commands) -> None:
     replay.add_argument("ref")
     replay.add_argument("--as-of", type=instant, help="business time (occurred_at)")
     replay.add_argument("--known-at", type=instant, help="record time: as the service knew it then")
-    replay.add_argument("--version", type=int, help="after this many events")
+    replay.add_argument("--version", type=whole(1, what="a version"), help="after this many events (1 or more)")
     replay.set_defaults(run=run_replay)
     serve = commands.add_parser("serve", help="the HTTP API and web page")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--threads", type=int, default=8)
+    serve.add_argument("--port", type=whole(0, 65535, "a port"), default=8080)
+    serve.add_argument("--threads", type=whole(1, what="the number of threads"), default=8)
     serve.set_defaults(run=run_serve)
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from adapters.bootstrap import build_runtime, build_towns, database_url
 from adapters.cli.common import (Failure, instant, log_to_stderr, seconds, serve_metrics,
-                                 settle_memory)
+                                 settle_memory, whole)
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -26,7 +26,7 @@ def register(commands) -> None:
     )
     worker.add_argument("--tick", type=seconds, default=5.0, metavar="SECONDS",
                         help="seconds between scheduler ticks and catch-up nudges (default 5)")
-    worker.add_argument("--threads", type=int, default=4,
+    worker.add_argument("--threads", type=whole(1, what="the number of threads"), default=4,
                         help="worker threads on RabbitMQ (default 4; the embedded worker has 1)")
     worker.set_defaults(run=run_worker)
 

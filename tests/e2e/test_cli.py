@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CALL = "GD-ITOWN-2017-B2"
 
 
-def towns(*args: str, db: Path, check: bool = True) -> subprocess.CompletedProcess:
+def towns(*args: str, db: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TOWNS_DATABASE_URL": f"sqlite:///{db}"}
     env.pop("TOWNS_CONFIG", None)
+    env.update(extra_env)
     return subprocess.run(
         [sys.executable, "-m", "adapters.cli", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, check=check, timeout=120,
@@ -83,6 +84,46 @@ def test_bad_usage_and_failures_exit_as_the_contract_says(demo):
     missing = towns("replay", CALL, "XX-2017-404", db=db, check=False)
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1
     assert "unknown_application" in missing.stderr
+
+
+@pytest.mark.parametrize("version", ["0", "-3", "two"])
+def test_a_version_is_a_whole_number_from_one(demo, version):
+    result = towns("replay", CALL, "GZ-2017-001", f"--version={version}", db=demo[1], check=False)
+    assert result.returncode == 2 and "--version" in result.stderr
+
+
+def failed_in_one_line(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+def test_a_store_that_cannot_be_used_is_one_line(tmp_path):
+    not_a_database = tmp_path / "notes.db"
+    not_a_database.write_text("shopping list\n" * 200)
+    failed_in_one_line(towns("replay", CALL, "GZ-2017-001", db=not_a_database, check=False),
+                       "towns replay: the database: file is not a database")
+    failed_in_one_line(towns("demo", db=tmp_path, check=False), "towns demo: the database:")
+
+
+def test_a_batch_that_cannot_be_used_is_one_line_and_sends_nothing(tmp_path):
+    db = tmp_path / "towns.db"
+    failed_in_one_line(towns("demo", "--batch", str(tmp_path / "absent.jsonl"), db=db, check=False),
+                       f"cannot use {tmp_path / 'absent.jsonl'}: No such file or directory")
+    bad = tmp_path / "bad.jsonl"
+    shipped = (ROOT / "adapters" / "demo_batch.jsonl").read_text(encoding="utf-8").splitlines()
+    bad.write_text("\n".join([*shipped[:5], '{"control": "deadline_check", "as_of": "tomorrow"}']))
+    failed_in_one_line(towns("demo", "--batch", str(bad), db=db, check=False), "line 6: ")
+    status = towns("replay", CALL, "GZ-2017-001", db=db, check=False)
+    assert "unknown_application" in status.stderr  # nothing of the batch was sent
+
+
+def test_a_configuration_that_cannot_be_used_is_one_line(tmp_path):
+    config = tmp_path / "towns.toml"
+    config.write_text('calls = "GD-ITOWN-2017-B2"\n')
+    failed_in_one_line(towns("replay", CALL, "GZ-2017-001", db=tmp_path / "towns.db", check=False,
+                             TOWNS_CONFIG=str(config)), "calls must be an array of tables")
 
 
 def _batch_refs() -> str:
