@@ -75,10 +75,10 @@ def post_event():
     The same envelope as over RabbitMQ, sent as the principal of the bearer token.
     """
     principal = principal_from_request()
-    return ingest(current_towns(), _body(principal), principal).as_dict()
+    return ingest(current_towns(), request_body(principal), principal).as_dict()
 
 
-def _body(principal: Principal | None) -> bytes:
+def request_body(principal: Principal | None) -> bytes:
     """The raw request body; a body too large to read is refused in the ingest path's order."""
     try:
         return request.get_data(cache=False)

@@ -17,7 +17,6 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -26,9 +25,11 @@ from adapters.bootstrap import DatabaseUrlError
 from adapters.http.auth import current_principal, require_roles
 from adapters.http.context import current_runner, current_towns
 from adapters.http.errors import ErrorSchema, error_response
+from adapters.http.events import request_body
 from adapters.inbound_records import InboundRecords
+from adapters.ingest import decode
 from adapters.ops import dead_letters, queues
-from domain.errors import SchemaInvalid
+from domain.errors import Malformed, SchemaInvalid
 from domain.inbound import DeadLetter
 from domain.principals import OPERATOR
 from projections.runner import ProjectionRunner
@@ -167,6 +168,7 @@ def list_dead_letters(limit: int, all: bool, cursor: str | None = None, queue: s
     "content": {"application/json": {"schema": RequeueSchema}},
 })
 @blp.response(200, RequeuedSchema, description="the letters were re-driven")
+@blp.alt_response(400, schema=ErrorSchema, description="malformed: not a UTF-8 JSON object of at most 256 KiB")
 @blp.alt_response(422, schema=ErrorSchema, description="schema_invalid: neither ids nor all, or an unknown id")
 @blp.alt_response(503, schema=ErrorSchema, description=_UNAVAILABLE)
 def requeue_dead_letters():
@@ -177,7 +179,8 @@ def requeue_dead_letters():
     """
     from adapters.amqp.redrive import RedriveError, requeue
 
-    ids, all_open = _requeue_request(request.get_json(silent=True))
+    body = decode(request_body(current_principal()))  # malformed as for an event
+    ids, all_open = _requeue_request(body)
     records = InboundRecords(current_towns())
     for i, letter_id in enumerate(ids or []):
         if not isinstance(records.letter(letter_id), DeadLetter):
@@ -197,8 +200,7 @@ def requeue_dead_letters():
 def _requeue_request(body: Any) -> tuple[list[UUID] | None, bool]:
     """(ids, all) of a requeue body, or SchemaInvalid naming what is wrong."""
     if not isinstance(body, dict):
-        raise SchemaInvalid('the body is {"ids": [...]} or {"all": true}',
-                            {"_": "a JSON object with ids or all"})
+        raise Malformed('the body is not a JSON object: {"ids": [...]} or {"all": true}')
     unknown = sorted(set(body) - {"ids", "all"})
     if unknown:
         raise SchemaInvalid(f"unknown fields: {', '.join(unknown)}",

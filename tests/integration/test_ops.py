@@ -226,7 +226,7 @@ def test_a_dead_letter_is_re_driven_by_an_operator(broker, store: Store, consume
 def test_a_requeue_names_what_is_wrong_with_its_body(client):
     unknown = "5f0e5e6e-1f1a-4c55-9d5a-6a4c0f8b8c11"
     cases = [
-        ({}, "_"), ({"ids": [], }, "ids"), ({"all": False}, "all"), ([1], "_"),
+        ({}, "_"), ({"ids": [], }, "ids"), ({"all": False}, "all"),
         ({"ids": [unknown], "all": True}, "_"), ({"ids": ["not-a-uuid"]}, "ids.0"),
         ({"ids": [unknown]}, "ids.0"), ({"all": True, "why": "x"}, "why"),
     ]
@@ -235,6 +235,24 @@ def test_a_requeue_names_what_is_wrong_with_its_body(client):
         assert answer.status_code == 422, body
         error = answer.get_json()["error"]
         assert error["code"] == "schema_invalid" and field in error["details"], (body, error)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{bad", b"[1]", b"", b'{"all": NaN}', b"\xff{}", b" " * (300 * 1024)],
+    ids=["not-json", "array", "empty", "nan", "not-utf8", "300-kib"],
+)
+def test_a_requeue_body_that_is_not_a_json_object_is_malformed(client, raw):
+    answer = client.post("/api/v1/ops/dead-letters/requeue", data=raw, headers=OPERATOR,
+                         content_type="application/json")
+    assert (answer.status_code, answer.headers["x-towns-error"]) == (400, "malformed")
+
+
+def test_a_requeue_body_is_read_whatever_its_content_type(client, monkeypatch):
+    monkeypatch.delenv("TOWNS_AMQP_URL", raising=False)
+    answer = client.post("/api/v1/ops/dead-letters/requeue", data=b'{"all": true}',
+                         headers=OPERATOR, content_type="text/plain")
+    assert (answer.status_code, answer.headers["x-towns-error"]) == (503, "unavailable")
 
 
 def test_dead_letters_are_paged_with_a_cursor(broker, store: Store, consumers: Consumers, config):
