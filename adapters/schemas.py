@@ -137,7 +137,14 @@ class EnvelopeSchema(_Schema):
             "invalid_awareness": "needs an offset, such as +08:00",
         },
     )
-    application_ref = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    application_ref = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=128),
+            # the ref is the rest of a reading's path, and a last /history names the history
+            validate.Regexp(r"(?s)(?!.*/history\Z)", error="may not end in /history"),
+        ],
+    )
     call_id = text(required=True)
     actor = fields.Nested(ActorSchema, required=True)
     payload = fields.Dict(required=True, error_messages={"invalid": "must be an object"})

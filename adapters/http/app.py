@@ -59,6 +59,7 @@ def create_app(towns: Towns, config: Config, runner: ProjectionRunner | None = N
         MAX_CONTENT_LENGTH=events.MAX_REQUEST_BYTES,
     )
     app.json.sort_keys = False
+    app.url_map.converters["ref"] = reads.RefConverter
     install(app, towns, config, runner)
     api = TownsApi(app)
     api.spec.components.security_scheme(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_smorest import Blueprint
+from werkzeug.routing import PathConverter
 
 from projections import queries
 from adapters.http.auth import current_principal, require_roles
@@ -30,7 +31,16 @@ from domain.reading import Replay
 
 blp = Blueprint("applications", __name__, description="Reading applications")
 
-_APPLICATION = "/api/v1/applications/<call_id>/<ref>"
+_APPLICATION = "/api/v1/applications/<call_id>/<ref:ref>"
+
+
+class RefConverter(PathConverter):
+    """An application ref as the applicant side chose it, slashes included (``%2F`` is decoded
+    before routing): the rest of the path, but a last ``/history``, which names the history.
+    The schemas refuse refs that end so (``adapters.schemas``)."""
+
+    regex = ".+?"
+    part_isolating = False  # matches across slashes (werkzeug would infer True from the regex)
 
 
 def _reach() -> Reach:
@@ -62,7 +72,7 @@ def list_applications(args: dict):
     return {"items": page.items, "next_cursor": encode_cursor(page.last) if page.last else None}
 
 
-@blp.route(_APPLICATION)
+@blp.route(_APPLICATION, merge_slashes=False)
 @blp.response(200, ApplicationSchema, description="the application at that point")
 @blp.alt_response(404, schema=ErrorSchema,
                   description="unknown_application: never submitted, or not yet at that point")
@@ -92,7 +102,7 @@ def get_application(args: dict, call_id: str, ref: str):
     }
 
 
-@blp.route(f"{_APPLICATION}/history")
+@blp.route(f"{_APPLICATION}/history", merge_slashes=False)
 @blp.response(200, HistorySchema, description="every event, in version order")
 @blp.alt_response(404, schema=ErrorSchema, description="unknown_application")
 @blp.alt_response(422, schema=ErrorSchema, description="unknown_call")

@@ -4,6 +4,7 @@ state at a point of the history, the history and its chain, the deadline report,
 from __future__ import annotations
 
 import dataclasses
+from urllib.parse import quote
 import json
 from datetime import datetime
 
@@ -11,6 +12,7 @@ import pytest
 
 from adapters.http import create_app
 from adapters.views import application_view, event_view
+from domain import errors
 from domain.principals import Principal
 from projections.applications import criteria_outcome
 from projections.registry import projections
@@ -144,6 +146,24 @@ def test_every_endpoint_answers_each_caller_by_role_and_reach(history, who):
             assert response.status_code == 200, (name, response.get_json())
         else:
             error_of(response, 403, "forbidden")
+
+
+@pytest.mark.parametrize("ref", ["SD/2017/901", "SD 2017?#%901", "SD//2017", "/SD-1", "SD-1/", "a/history/b", "history"])
+def test_a_ref_with_slashes_or_reserved_characters_is_read_like_any_other(reads, ref):
+    reads.desk.submit(ref)
+    path = f"/api/v1/applications/{CALL}/{quote(ref, safe='')}"
+    state = reads.ok(path)
+    assert (state["application_ref"], state["status"], state["version"]) == (ref, "submitted", 1)
+    assert [e["type"] for e in reads.ok(f"{path}/history")["items"]] == ["application.submitted"]
+    assert reads.ok(f"{path}/history", version=1)["items"][0]["version"] == 1
+    error_of(reads.get(f"/api/v1/applications/{CALL}/SD%2F2017%2F404", "province"),
+             404, "unknown_application")
+
+
+def test_a_ref_ending_in_history_is_refused_as_it_could_not_be_read(reads):
+    with pytest.raises(errors.SchemaInvalid) as caught:
+        reads.desk.submit("SD/history")
+    assert caught.value.details == {"application_ref": "may not end in /history"}
 
 
 def test_credentials_are_checked_before_arguments(history):
