@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 EXCHANGE = "towns.inbound"
 QUEUE = "towns.inbound"
@@ -22,9 +23,30 @@ REQUEUED_AT = "x-towns-requeued-at"
 first sight it keeps in ``x-towns-first-seen``."""
 
 
+class AmqpUrlError(ValueError):
+    """A RabbitMQ URL cannot be used; the message says why, without the URL's credentials."""
+
+
 def amqp_url() -> str | None:
-    """``TOWNS_AMQP_URL``; None means the embedded default (no RabbitMQ)."""
-    return os.environ.get("TOWNS_AMQP_URL") or None
+    """``TOWNS_AMQP_URL``, checked; None means the embedded default (no RabbitMQ)."""
+    url = os.environ.get("TOWNS_AMQP_URL") or None
+    return None if url is None else checked_amqp_url(url, "TOWNS_AMQP_URL")
+
+
+def checked_amqp_url(url: str, source: str = "the RabbitMQ URL") -> str:
+    """``url`` when pika can connect by it; ``AmqpUrlError`` otherwise."""
+    import pika
+
+    form = "amqp[s]://user:password@host:port/vhost"
+    try:
+        if urlsplit(url).scheme not in ("amqp", "amqps"):
+            raise AmqpUrlError(f"{source} is not an AMQP URL ({form})")
+        pika.URLParameters(url)
+    except AmqpUrlError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError) as error:
+        raise AmqpUrlError(f"{source} cannot be used ({form}): {error or type(error).__name__}") from None
+    return url
 
 
 def declare(channel) -> None:

@@ -7,12 +7,14 @@ Each module of this package registers its commands.
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import sys
 
 import psycopg
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
 
+from adapters.amqp.topology import AmqpUrlError
 from adapters.batch import BatchError
 from adapters.bootstrap import DatabaseUrlError
 from adapters.cli import amqp, audit, local, ops, workers
@@ -33,11 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.run(args)
-    except (Failure, ConfigError, DatabaseUrlError, BatchError) as error:
+    except (Failure, ConfigError, DatabaseUrlError, AmqpUrlError, BatchError) as error:
         print(f"towns {args.command}: {error}", file=sys.stderr)
         return 1
     except DomainError as error:
         print(f"towns {args.command}: {error.code}: {error.message}", file=sys.stderr)
+        return 1
+    except (MapperDeserialisationError, json.JSONDecodeError) as error:
+        print(f"towns {args.command}: the store holds an event that cannot be read "
+              f"(`towns audit verify` names it): {' '.join(str(error).split())[:300]}",
+              file=sys.stderr)
         return 1
     except (OSError, sqlite3.Error, psycopg.Error, PersistenceError) as error:
         # the machine or the store: a file that cannot be read, a database that cannot be used

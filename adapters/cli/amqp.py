@@ -11,8 +11,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from adapters.bootstrap import build_runtime, build_towns
-from adapters.cli.common import (Failure, env_int, log_to_stderr, os_user, rate, serve_metrics,
-                                 settle_memory, uuid_arg, whole)
+from adapters.cli.common import (Failure, amqp_url_arg, env_int, log_to_stderr, os_user, rate,
+                                 reorder_window, serve_metrics, settle_memory, uuid_arg, whole)
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -46,7 +46,7 @@ def register(commands) -> None:
     publish.add_argument("--rate", type=rate, default=0,
                          help="messages per second (0 or absent: as fast as the broker confirms, "
                               "at most 1000 unconfirmed at a time)")
-    publish.add_argument("--url", help="RabbitMQ URL (default: TOWNS_AMQP_URL)")
+    publish.add_argument("--url", type=amqp_url_arg, help="RabbitMQ URL (default: TOWNS_AMQP_URL)")
     publish.set_defaults(run=run_publish)
 
     dead = commands.add_parser("dead-letters", help="inspect and re-drive dead letters")
@@ -86,12 +86,12 @@ def run_consume(args: argparse.Namespace) -> None:
     url = amqp_url()
     if not url:
         raise Failure("TOWNS_AMQP_URL is not set: the consumer needs RabbitMQ")
+    window = reorder_window()
     log_to_stderr()
     serve_metrics()  # on TOWNS_METRICS_PORT, when set
     config = load_config()
     runtime = build_runtime(config, amqp_url=url)  # its service nudges the projections per commit
     towns = runtime.towns
-    window = float(os.environ.get("TOWNS_REORDER_WINDOW") or 600)
     user = urlsplit(url).username or "guest"
     inbound = Inbound(towns, config, InboundRecords(towns), window, service_user=unquote(user))
     settle_memory()

@@ -42,6 +42,28 @@ def whole(low: int, high: int | None = None, what: str = "a whole number"):
     return convert
 
 
+def amqp_url_arg(text: str) -> str:
+    """A RabbitMQ URL pika can connect by."""
+    from adapters.amqp.topology import AmqpUrlError, checked_amqp_url
+
+    try:
+        return checked_amqp_url(text, "the URL")
+    except AmqpUrlError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def reorder_window() -> float:
+    """``TOWNS_REORDER_WINDOW``: seconds an out-of-order message waits (default 600)."""
+    text = os.environ.get("TOWNS_REORDER_WINDOW") or "600"
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise Failure(f"TOWNS_REORDER_WINDOW is a number of seconds >= 0, not {text!r}")
+    return value
+
+
 def seconds(text: str) -> float:
     try:
         value = float(text)

@@ -108,7 +108,7 @@ def run_projections_rebuild(args: argparse.Namespace) -> None:
     towns = build_towns(load_config())
     runner = _runner(towns)
     try:
-        names = [args.name] if args.name else list(runner.projections)
+        names = list(runner.projections) if args.name is None else [args.name]
         for name in names:
             if name not in runner.projections:
                 raise Failure(f"no projection {name!r} (known: {', '.join(runner.projections)})")

@@ -15,6 +15,7 @@ from flask import Flask, Response, jsonify
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
+from adapters.amqp.topology import AmqpUrlError
 from adapters.http.auth import challenge
 from adapters.ingest import HTTP_STATUS, error_body
 from domain.errors import DomainError
@@ -90,6 +91,7 @@ def register_error_handlers(app: Flask) -> None:
     """Renders every error of ``app`` as contract JSON."""
     app.register_error_handler(DomainError, domain_error_response)
     app.register_error_handler(HTTPException, http_error_response)
+    app.register_error_handler(AmqpUrlError, lambda error: error_response("unavailable", str(error), 503))
 
 
 def _flatten(messages: Any, path: str = "") -> dict[str, str]:

@@ -40,10 +40,11 @@ def serve(towns: Towns, config: Config, host: str, port: int, threads: int,
     app = create_app(towns, config, runner)
     try:
         server = create_server(app, host=host, port=port, threads=threads, ident="towns")
-    except OSError as error:
+    except (OSError, ValueError) as error:  # waitress: ValueError for a host it cannot resolve
+        logging.getLogger("dramatiq").setLevel(logging.WARNING)  # the one line below says it all
         close()
-        print(f"towns serve: cannot listen on {host}:{port}: {error.strerror or error}",
-              file=sys.stderr)
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        print(f"towns serve: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
         raise SystemExit(1) from None
     previous = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
     try:

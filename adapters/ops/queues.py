@@ -126,7 +126,11 @@ def _rate(stats: dict, key: str) -> float:
 
 
 def _get_json(url: str, path: str, timeout: float) -> Any:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as error:
+        raise ManagementApiError(f"TOWNS_RABBITMQ_API is not a URL: {error}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ManagementApiError(f"TOWNS_RABBITMQ_API is not an http(s) URL ({parts.scheme!r})")
     where = parts.netloc.rpartition("@")[2]  # never the credentials, in a note or a log

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -124,6 +126,55 @@ def test_a_configuration_that_cannot_be_used_is_one_line(tmp_path):
     config.write_text('calls = "GD-ITOWN-2017-B2"\n')
     failed_in_one_line(towns("replay", CALL, "GZ-2017-001", db=tmp_path / "towns.db", check=False,
                              TOWNS_CONFIG=str(config)), "calls must be an array of tables")
+
+
+CLOSED = "amqp://guest:guest@127.0.0.1:1/%2F"  # nothing listens on port 1
+
+
+@pytest.mark.parametrize("url", ["notaurl", "amqp://guest:guest@127.0.0.1:99999/%2F",
+                                 f"{CLOSED}?heartbeat=abc", "amqp://[bad"])
+@pytest.mark.parametrize("command", [("queues",), ("consume",), ("worker",),
+                                     ("deadlines", "check", "--call", CALL)])
+def test_an_amqp_url_that_cannot_be_used_is_one_line(tmp_path, url, command):
+    result = towns(*command, db=tmp_path / "towns.db", check=False, TOWNS_AMQP_URL=url)
+    failed_in_one_line(result, "TOWNS_AMQP_URL ")
+    assert "guest" not in result.stderr  # never the credentials
+
+
+def test_a_publish_url_that_cannot_be_used_is_bad_usage(tmp_path):
+    batch = ROOT / "adapters" / "demo_batch.jsonl"
+    result = towns("publish", str(batch), "--url", "notaurl", db=tmp_path / "towns.db", check=False)
+    assert result.returncode == 2 and "--url" in result.stderr
+
+
+def test_a_reorder_window_that_is_not_seconds_is_one_line(tmp_path):
+    failed_in_one_line(towns("consume", db=tmp_path / "towns.db", check=False,
+                             TOWNS_AMQP_URL=CLOSED, TOWNS_REORDER_WINDOW="abc"),
+                       "TOWNS_REORDER_WINDOW is a number of seconds")
+
+
+@pytest.mark.parametrize("host", ["nosuchhost.invalid", "999.1.1.1"])
+def test_serving_on_an_address_that_is_not_one_is_one_line(tmp_path, host):
+    failed_in_one_line(towns("serve", "--host", host, "--port", "0", db=tmp_path / "towns.db",
+                             check=False), f"towns serve: cannot listen on {host}:0")
+
+
+def test_an_empty_projection_name_is_no_projection(demo):
+    failed_in_one_line(towns("projections", "rebuild", "", db=demo[1], check=False),
+                       "no projection ''")
+
+
+def test_an_event_that_cannot_be_read_is_one_line(demo, tmp_path):
+    db = tmp_path / "tampered.db"
+    shutil.copy(demo[1], db)
+    with sqlite3.connect(db) as c:
+        rowid, state = c.execute("SELECT rowid, state FROM stored_events WHERE topic LIKE "
+                                 "'towns:Application.Evaluated' LIMIT 1").fetchone()
+        c.execute("UPDATE stored_events SET state = ? WHERE rowid = ?",
+                  (bytes(state).replace(b'"', b"", 1), rowid))
+    for command in (("projections", "rebuild"), ("deadlines", "check", "--call", CALL)):
+        failed_in_one_line(towns(*command, db=db, check=False),
+                           "the store holds an event that cannot be read")
 
 
 def _batch_refs() -> str:

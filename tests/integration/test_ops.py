@@ -166,6 +166,24 @@ def test_without_the_management_api_the_view_falls_back_to_amqp(broker, client, 
     assert row(view, "towns.deadlines.DQ")["exists"] is False
 
 
+def test_a_management_api_url_that_does_not_parse_falls_back_to_amqp(broker, client, monkeypatch):
+    monkeypatch.setenv("TOWNS_AMQP_URL", broker.url)
+    monkeypatch.setenv("TOWNS_RABBITMQ_API", "http://[bad")
+    view = client.get("/api/v1/ops/queues", headers=OPERATOR).get_json()
+    assert view["source"] == "amqp" and "TOWNS_RABBITMQ_API is not a URL" in view["note"]
+    assert row(view, t.QUEUE)["exists"] is True
+
+
+@pytest.mark.parametrize("path, method", [("/api/v1/ops/queues", "GET"),
+                                          ("/api/v1/ops/dead-letters/requeue", "POST")])
+def test_an_amqp_url_that_cannot_be_used_is_unavailable(client, monkeypatch, path, method):
+    monkeypatch.setenv("TOWNS_AMQP_URL", "amqp://guest:secret@127.0.0.1:99999/%2F")
+    answer = client.open(path, method=method, headers=OPERATOR, json={"all": True})
+    assert (answer.status_code, answer.headers["x-towns-error"]) == (503, "unavailable")
+    message = answer.get_json()["error"]["message"]
+    assert "TOWNS_AMQP_URL cannot be used" in message and "secret" not in message
+
+
 def test_without_rabbitmq_the_view_has_no_queues_and_says_why(client, monkeypatch):
     monkeypatch.delenv("TOWNS_AMQP_URL", raising=False)
     view = client.get("/api/v1/ops/queues", headers=OPERATOR).get_json()
