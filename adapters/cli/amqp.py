@@ -17,9 +17,11 @@ from adapters.config import load_config
 
 def register(commands) -> None:
     consume = commands.add_parser("consume", help="the RabbitMQ consumer of towns.inbound")
-    consume.add_argument("--batch-size", type=whole(1, what="a batch size"), default=env_int("TOWNS_BATCH_SIZE", 0) or None,
+    consume.add_argument("--batch-size", type=whole(1, what="a batch size"),
+                         default=env_int("TOWNS_BATCH_SIZE", 0) or None,
                          help="most deliveries per group commit (TOWNS_BATCH_SIZE; default 500)")
-    consume.add_argument("--batch-ms", type=whole(0, what="the wait"), default=env_int("TOWNS_BATCH_MS", 20),
+    consume.add_argument("--batch-ms", type=whole(0, what="the wait"),
+                         default=env_int("TOWNS_BATCH_MS", 20),
                          help="longest wait to fill a batch, in ms (TOWNS_BATCH_MS)")
     consume.set_defaults(run=run_consume)
 

@@ -24,7 +24,8 @@ def register(commands) -> None:
     replay.add_argument("ref")
     replay.add_argument("--as-of", type=instant, help="business time (occurred_at)")
     replay.add_argument("--known-at", type=instant, help="record time: as the service knew it then")
-    replay.add_argument("--version", type=whole(1, what="a version"), help="after this many events (1 or more)")
+    replay.add_argument("--version", type=whole(1, what="a version"),
+                        help="after this many events (1 or more)")
     replay.set_defaults(run=run_replay)
     serve = commands.add_parser("serve", help="the HTTP API and web page")
     serve.add_argument("--host", default="127.0.0.1")

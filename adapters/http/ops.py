@@ -168,7 +168,8 @@ def list_dead_letters(limit: int, all: bool, cursor: str | None = None, queue: s
     "content": {"application/json": {"schema": RequeueSchema}},
 })
 @blp.response(200, RequeuedSchema, description="the letters were re-driven")
-@blp.alt_response(400, schema=ErrorSchema, description="malformed: not a UTF-8 JSON object of at most 256 KiB")
+@blp.alt_response(400, schema=ErrorSchema,
+                  description="malformed: not a UTF-8 JSON object of at most 256 KiB")
 @blp.alt_response(422, schema=ErrorSchema, description="schema_invalid: neither ids nor all, or an unknown id")
 @blp.alt_response(503, schema=ErrorSchema, description=_UNAVAILABLE)
 def requeue_dead_letters():

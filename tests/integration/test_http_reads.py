@@ -148,7 +148,8 @@ def test_every_endpoint_answers_each_caller_by_role_and_reach(history, who):
             error_of(response, 403, "forbidden")
 
 
-@pytest.mark.parametrize("ref", ["SD/2017/901", "SD 2017?#%901", "SD//2017", "/SD-1", "SD-1/", "a/history/b", "history"])
+@pytest.mark.parametrize(
+    "ref", ["SD/2017/901", "SD 2017?#%901", "SD//2017", "/SD-1", "SD-1/", "a/history/b", "history"])
 def test_a_ref_with_slashes_or_reserved_characters_is_read_like_any_other(reads, ref):
     reads.desk.submit(ref)
     path = f"/api/v1/applications/{CALL}/{quote(ref, safe='')}"

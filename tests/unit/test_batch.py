@@ -8,6 +8,7 @@ import pytest
 
 from adapters.batch import BatchError, DeadlineCheckRequest, Message, read_batch
 
+CHECK = '{"control": "deadline_check", '
 GOOD = json.dumps({"control": "deadline_check", "call_id": "GD-ITOWN-2017-B2",
                    "as_of": "2017-03-31T23:59:59+08:00"})
 
@@ -24,18 +25,19 @@ def test_lines_of_every_kind_are_read(tmp_path, config):
                              json.dumps({"principal": None, "envelope": [1]})), config)
     check, raw, envelope = items
     assert isinstance(check, DeadlineCheckRequest) and check.as_of.utcoffset().total_seconds() == 8 * 3600
-    assert isinstance(raw, Message) and (raw.line, raw.principal.name, raw.body) == (3, "province", b"{not json")
+    assert isinstance(raw, Message)
+    assert (raw.line, raw.principal.name, raw.body) == (3, "province", b"{not json")
     assert (envelope.line, envelope.principal, envelope.body) == (4, None, b"[1]")
 
 
 @pytest.mark.parametrize(
     "line, words",
     [
-        pytest.param('{"control": "deadline_check", "as_of": "2017-04-01T00:00:00+08:00"}', "names its call_id", id="no-call"),
-        pytest.param('{"control": "deadline_check", "call_id": 5, "as_of": "2017-04-01T00:00:00+08:00"}', "names its call_id", id="call-int"),
-        pytest.param('{"control": "deadline_check", "call_id": "C", "as_of": "tomorrow"}', "as_of is an ISO 8601", id="as-of-text"),
-        pytest.param('{"control": "deadline_check", "call_id": "C", "as_of": "2017-04-01T00:00:00"}', "as_of is an ISO 8601", id="as-of-naive"),
-        pytest.param('{"control": "deadline_check", "call_id": "C"}', "as_of is an ISO 8601", id="as-of-missing"),
+        pytest.param(CHECK + '"as_of": "2017-04-01T00:00:00+08:00"}', "names its call_id", id="no-call"),
+        pytest.param(CHECK + '"call_id": 5, "as_of": "2017-04-01T00:00:00+08:00"}', "names its call_id", id="call-int"),
+        pytest.param(CHECK + '"call_id": "C", "as_of": "tomorrow"}', "as_of is an ISO 8601", id="as-of-text"),
+        pytest.param(CHECK + '"call_id": "C", "as_of": "2017-04-01T00:00:00"}', "as_of is an ISO 8601", id="as-of-naive"),
+        pytest.param(CHECK + '"call_id": "C"}', "as_of is an ISO 8601", id="as-of-missing"),
         pytest.param('{"control": "restart"}', "the only control is deadline_check", id="unknown-control"),
         pytest.param('{"principal": "province", "raw": 5}', "raw is the text", id="raw-int"),
         pytest.param('{"principal": ["x"], "envelope": {}}', "principal is a name", id="principal-list"),
