@@ -11,7 +11,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from domain.inbound import DeadLetter, ParkedMessage, dead_letter_id, encode_body, parked_id
+from domain.inbound import (DeadLetter, ParkedMessage, body_digest, dead_letter_id, decode_body,
+                            encode_body, message_key, other_body_key, parked_id)
 from domain.service import Towns
 from domain.work import Work
 
@@ -50,6 +51,17 @@ class InboundRecords:
                 if attempt == ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
+
+    def key_of(self, message_id: str | None, body: bytes) -> str:
+        """The key this message's records go under: its id (``message_key``), unless records
+        under that id hold another body, another message under the same id; then a key of its
+        own (``other_body_key``), so that neither is lost."""
+        key = message_key(message_id, body)
+        this = body_digest(body)
+        for record in (self._get(dead_letter_id(key)), self._get(parked_id(key))):
+            if record is not None and body_digest(decode_body(record.body, record.body_encoding)) != this:
+                return other_body_key(key, body)
+        return key
 
     # -- dead letters ------------------------------------------------------------------------
 
@@ -102,6 +114,7 @@ class InboundRecords:
     def park(
         self,
         key: str,
+        message_id: str | None,
         application_id: UUID,
         body: bytes,
         user_id: str | None,
@@ -119,7 +132,8 @@ class InboundRecords:
             if parked is None:
                 text, encoding = encode_body(body)
                 parked = ParkedMessage.park(
-                    key, application_id=str(application_id), body=text, body_encoding=encoding,
+                    key, message_id=message_id, application_id=str(application_id), body=text,
+                    body_encoding=encoding,
                     user_id=user_id, routing_key=routing_key, first_seen=first_seen, code=code,
                     detail=detail, window_from=window_from,
                 )

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from domain.hashing import digest
 from domain.ids import Namespace
 
 NAMESPACE = Namespace(uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/inbound"))
@@ -27,6 +29,21 @@ EARLY_CODES = frozenset({"unknown_application", "invalid_transition", "precondit
 def message_key(message_id: str | None, body: bytes) -> str:
     """What names a message: its id, or the hash of its body when it has none."""
     return message_id or "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def body_digest(body: bytes) -> str:
+    """What tells two bodies apart: "the same message" is the same envelope compared as parsed
+    JSON (CONTRACT.md §2), so key order and white space do not count; other bytes count all."""
+    try:
+        return "json:" + digest(json.loads(body))
+    except (ValueError, UnicodeError, RecursionError, TypeError):
+        return "raw:" + hashlib.sha256(body).hexdigest()
+
+
+def other_body_key(key: str, body: bytes) -> str:
+    """The key of a message whose id (``key``) already names records of another body: two
+    messages, each with records of its own."""
+    return f"{key}\n{body_digest(body)}"
 
 
 def encode_body(body: bytes) -> tuple[str, str]:
@@ -142,12 +159,19 @@ class ParkedMessage(Aggregate):
         window_from: datetime | None = None
         """When its reorder window starts, if not at ``first_seen`` (a re-drive); absent from
         the events recorded before it existed."""
+        message_id: str | None = None
+        """The AMQP message_id; absent from the events recorded before it existed, whose key
+        is the id itself (or ``sha256:`` and the body's hash for a message without one)."""
 
         def apply(self, parked: ParkedMessage) -> None:
             for name in ("key", "application_id", "body", "body_encoding", "user_id",
                          "routing_key", "first_seen", "code", "detail"):
                 setattr(parked, name, getattr(self, name))
             parked.window_from = getattr(self, "window_from", None) or self.first_seen
+            if "message_id" in self.__dict__:
+                parked.message_id = self.message_id
+            else:
+                parked.message_id = None if self.key.startswith("sha256:") else self.key
             parked.open = True
             parked.released_as = None
 
@@ -179,6 +203,7 @@ class ParkedMessage(Aggregate):
 
     key: str
     application_id: str
+    message_id: str | None
     first_seen: datetime
     window_from: datetime
     code: str

@@ -23,7 +23,7 @@ from adapters.ingest import ingest, ingest_prepared, prepared
 from domain.applications import application_id
 from domain.commands import Command, Outcome
 from domain.errors import DomainError
-from domain.inbound import EARLY_CODES, ParkedMessage, decode_body, message_key
+from domain.inbound import EARLY_CODES, ParkedMessage, decode_body
 from domain.principals import Principal
 from domain.service import Towns
 
@@ -192,6 +192,10 @@ class Inbound:
         return max(first_seen, at)
 
     def _original_user(self, delivery: Delivery) -> str | None:
+        """The sender: a re-drive names the original in ``x-towns-user-id``, or none when the
+        original had none; anything else is its own ``user_id``."""
+        if self._header(delivery, t.REQUEUED_AT) is not None:
+            return self._header(delivery, t.USER_ID)
         return self._header(delivery, t.USER_ID) or delivery.user_id
 
     def _routing_key(self, delivery: Delivery) -> str:
@@ -200,7 +204,7 @@ class Inbound:
     def _dead(self, delivery: Delivery, error: DomainError) -> DeadLetterOut:
         first_seen = self._first_seen(delivery)
         self.records.dead_letter(
-            message_key(delivery.message_id, delivery.body), delivery.message_id, error.code,
+            self.records.key_of(delivery.message_id, delivery.body), delivery.message_id, error.code,
             error.message, delivery.body, self._original_user(delivery),
             self._routing_key(delivery), first_seen,
         )
@@ -215,7 +219,8 @@ class Inbound:
         app_id = application_id(envelope["call_id"], envelope["application_ref"])
         first_seen = self._first_seen(delivery)
         parked = self.records.park(
-            message_key(delivery.message_id, delivery.body), app_id, delivery.body,
+            self.records.key_of(delivery.message_id, delivery.body), delivery.message_id, app_id,
+            delivery.body,
             self._original_user(delivery), self._routing_key(delivery),
             first_seen, error.code, error.message, self._window_from(delivery, first_seen),
         )
@@ -272,7 +277,7 @@ class Inbound:
 
     def _dead_parked(self, app_id: UUID, parked: ParkedMessage, error: DomainError) -> DeadLetterOut:
         body = decode_body(parked.body, parked.body_encoding)
-        message_id = None if parked.key.startswith("sha256:") else parked.key
+        message_id = parked.message_id
         self.records.dead_letter(parked.key, message_id, error.code, error.message, body,
                                  parked.user_id, parked.routing_key, parked.first_seen)
         self._forget(app_id, parked)  # released in the records once the broker has it: ``sent``

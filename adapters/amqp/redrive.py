@@ -28,7 +28,7 @@ from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from adapters.amqp import topology as t
 from adapters.inbound_records import InboundRecords
-from domain.inbound import DeadLetter, decode_body, message_key
+from domain.inbound import DeadLetter, body_digest, decode_body, message_key, other_body_key
 
 
 class RedriveError(Exception):
@@ -74,7 +74,7 @@ def requeue(
     try:
         channel = connection.channel()
         t.declare(channel)
-        take_off_dead_queue(connection, {letter.key for letter in letters})
+        take_off_dead_queue(connection, letters)
         channel.confirm_delivery()
         done: list[DeadLetter] = []
         for letter in letters:
@@ -99,14 +99,18 @@ def requeue(
                 pass
 
 
-def take_off_dead_queue(connection: pika.BlockingConnection, keys: set[str]) -> int:
-    """Acknowledges every message of ``towns.inbound.dead`` named by ``keys`` (its message_id,
-    or its body's hash when it has none) and returns how many; leaves the others in the queue.
+def take_off_dead_queue(connection: pika.BlockingConnection, letters: Sequence[DeadLetter]) -> int:
+    """Acknowledges every message of ``towns.inbound.dead`` that is one of ``letters`` (the
+    same message under the letter's key: its message_id, or its body's hash when it has none;
+    ``body_digest``) and returns how many; leaves the others, another body under the same id
+    included, in the queue.
 
     The queue is read with ``basic.get`` up to the depth it had when we started: a consumer with
     a prefetch limit would stall behind that many messages we must leave unacknowledged. Closing
     the channel returns every message not acknowledged to the queue.
     """
+    wanted = {(letter.key, body_digest(decode_body(letter.body, letter.body_encoding)))
+              for letter in letters}
     channel = connection.channel()
     taken = 0
     try:
@@ -115,7 +119,8 @@ def take_off_dead_queue(connection: pika.BlockingConnection, keys: set[str]) -> 
             method, properties, body = channel.basic_get(t.DEAD_QUEUE, auto_ack=False)
             if method is None:
                 break
-            if message_key(properties.message_id, body) in keys:
+            key, this = message_key(properties.message_id, body), body_digest(body)
+            if (key, this) in wanted or (other_body_key(key, body), this) in wanted:
                 channel.basic_ack(method.delivery_tag)
                 taken += 1
     finally:
@@ -138,8 +143,9 @@ def _publish(channel, letter: DeadLetter, service_user: str) -> None:
         decode_body(letter.body, letter.body_encoding),
         pika.BasicProperties(
             message_id=letter.message_id,
-            # No sender then, none now: the consumer refuses it as it did the first time.
-            user_id=service_user if letter.user_id else None,
+            # Always as the service, so that its headers are believed: with no x-towns-user-id
+            # (no sender then, none now) the consumer refuses it as it did the first time.
+            user_id=service_user,
             content_type="application/json",
             delivery_mode=2,
             headers=headers,

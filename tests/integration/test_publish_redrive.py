@@ -312,6 +312,42 @@ def test_requeue_by_id_moves_the_message_back_and_records_who(scene: Scene):
     assert vhost.depth(t.QUEUE) == 0
 
 
+def test_requeue_leaves_another_body_under_the_same_id_in_the_dead_queue(scene: Scene):
+    vhost = scene.vhost
+    other = {**scene.first, "payload": {**scene.first["payload"], "town_name": "Another Town"}}
+    with vhost.channel() as channel:
+        channel.basic_publish(t.DEAD_EXCHANGE, "application.submitted", json.dumps(other).encode(),
+                              pika.BasicProperties(message_id=scene.first["message_id"], delivery_mode=2))
+    eventually(lambda: vhost.depth(t.DEAD_QUEUE) == 3)
+    result = towns("dead-letters", "requeue", "--id", str(dead_letter_id(scene.first["message_id"])),
+                   env=scene.env)
+    assert result.returncode == 0, result.stderr
+    left = {(p.message_id, json.loads(body)["payload"]["town_name"])
+            for _, p, body in vhost.peek_all(t.DEAD_QUEUE)}
+    assert left == {(scene.second["message_id"], scene.second["payload"]["town_name"]),
+                    (scene.first["message_id"], "Another Town")}
+
+
+def test_a_redriven_letter_without_a_sender_keeps_its_first_sight(scene: Scene):
+    vhost = scene.vhost
+    anonymous = demo_envelope("guangzhou-applicant", "application.submitted")
+    with scene.consumer():
+        with vhost.channel() as channel:  # no user_id: unauthenticated
+            channel.basic_publish(t.EXCHANGE, "application.submitted", json.dumps(anonymous).encode(),
+                                  pika.BasicProperties(message_id=anonymous["message_id"], delivery_mode=2))
+        eventually(lambda: scene.letter(anonymous) is not None)
+    letter = scene.letter(anonymous)
+    assert (letter.code, letter.user_id) == ("unauthenticated", None)
+    result = towns("dead-letters", "requeue", "--id", str(letter.id), env=scene.env)
+    assert result.returncode == 0, result.stderr
+    with scene.consumer():
+        eventually(lambda: scene.letter(anonymous).attempts == 2)
+    again = [p for _, p, _ in vhost.peek_all(t.DEAD_QUEUE) if p.message_id == anonymous["message_id"]]
+    assert [p.headers[t.ERROR] for p in again] == ["unauthenticated"]
+    assert datetime.fromisoformat(again[0].headers[t.FIRST_SEEN]) == letter.first_seen
+    assert t.USER_ID not in again[0].headers
+
+
 def test_requeue_while_the_consumer_runs_counts_another_attempt(scene: Scene):
     vhost = scene.vhost
     with scene.consumer():

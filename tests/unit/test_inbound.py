@@ -251,6 +251,51 @@ def test_an_expired_message_that_now_fits_is_applied_not_dead_lettered(inbound):
     assert history(inbound) == ["application.submitted", "application.city_verified"]
 
 
+def test_two_early_messages_under_one_id_are_both_kept(inbound):
+    """The second is another message, not a redelivery: it is parked on its own record, and
+    refused as idempotency_conflict once the first has been applied."""
+    first = envelope("application.city_verified", "SD-2017-001", message_id="dup")
+    second = {**first, "payload": {**first["payload"], "notes": "B"}}
+    third = envelope("application.city_verified", "SD-2017-002", message_id="dup")
+    assert inbound.apply([delivery(first, "shunde-city"), delivery(second, "shunde-city"),
+                          delivery(third, "shunde-city")]) == []
+    assert sorted(p.key.partition("\n")[0] for p in inbound.records.open_parked()) == ["dup"] * 3
+    assert inbound.parked_count == 3
+    # When the applications appear, the first is applied and the others are conflicts
+    letters = inbound.apply([submitted("SD-2017-001"), submitted("SD-2017-002")])
+    assert history(inbound) == ["application.submitted", "application.city_verified"]
+    assert sorted(letter.headers[t.ERROR] for letter in letters) == ["idempotency_conflict"] * 2
+    assert {letter.body for letter in letters} == {encode(second), encode(third)}
+    assert all(letter.message_id == "dup" for letter in letters)
+    assert inbound.towns.repository.get(inbox_id("dup")).conflicts == 2
+    inbound.sent(letters)
+    assert inbound.records.open_parked() == [] and len(inbound.records.dead_letters()) == 2
+
+
+def test_two_dead_letters_under_one_id_are_both_recorded(inbound):
+    bad_call = {**envelope("application.submitted", message_id="dd-1"), "call_id": "GD-NOPE"}
+    bad_type = {**envelope("application.submitted", message_id="dd-1"), "type": "application.zzz"}
+    codes = [letter.headers[t.ERROR] for letter in
+             inbound.apply([delivery(bad_call, "shunde-applicant"), delivery(bad_type, "shunde-applicant")])]
+    assert codes == ["unknown_call", "unknown_type"]
+    records = inbound.records.dead_letters()
+    assert [(r.message_id, r.code, r.attempts) for r in records] == [
+        ("dd-1", "unknown_call", 1), ("dd-1", "unknown_type", 1)]
+    assert {r.body for r in records} == {encode(bad_call).decode(), encode(bad_type).decode()}
+    # and a redelivery of either, or a republish with its keys in another order, counts nothing
+    inbound.apply([delivery(bad_type, "shunde-applicant"),
+                   delivery(dict(reversed(list(bad_call.items()))), "shunde-applicant")])
+    assert [r.attempts for r in inbound.records.dead_letters()] == [1, 1]
+
+
+def test_a_parked_message_keeps_an_id_that_looks_like_a_hash(inbound):
+    inbound.apply([city("application.city_verified", mid="sha256:abc")])
+    [parked] = inbound.records.open_parked()
+    [letter] = inbound.expire(now=parked.first_seen + timedelta(seconds=WINDOW))
+    assert letter.message_id == "sha256:abc"
+    assert inbound.records.dead_letters()[0].message_id == "sha256:abc"
+
+
 # -- who sent it --------------------------------------------------------------------------------
 
 
@@ -267,6 +312,17 @@ def test_a_redrive_by_the_service_user_acts_as_the_original_user(inbound):
     [letter] = inbound.apply([bad])
     assert letter.headers[t.ERROR] == "forbidden"
     assert (letter.headers[t.USER_ID], letter.headers[t.FIRST_SEEN]) == ("foshan-city", first_seen)
+
+
+def test_a_redrive_of_a_message_without_a_sender_keeps_its_first_sight(inbound):
+    first_seen = "2017-03-10T09:30:00+08:00"
+    redriven = delivery(envelope("application.submitted", message_id="m-nouser"), SERVICE,
+                        **{t.FIRST_SEEN: first_seen, t.ROUTING_KEY: "application.submitted",
+                           t.REQUEUED_AT: "2017-03-11T09:30:00+08:00"})
+    [letter] = inbound.apply([redriven])
+    assert letter.headers[t.ERROR] == "unauthenticated" and t.USER_ID not in letter.headers
+    assert letter.headers[t.FIRST_SEEN] == first_seen
+    assert history(inbound) == []
 
 
 def test_only_the_service_user_may_name_another_user_in_the_header(inbound):
@@ -370,6 +426,28 @@ def test_a_parked_record_from_before_redrive_windows_waits_from_its_first_sight(
                       _json.dumps(state).encode())
     decoded = memory_towns.mapper.to_domain_event(old).mutate(None)
     assert (decoded.first_seen, decoded.window_from) == (first_seen, first_seen)
+
+
+@pytest.mark.parametrize("key, message_id", [("m-old", "m-old"), ("sha256:ab12", None)])
+def test_a_parked_record_from_before_message_ids_were_kept_names_its_id_by_its_key(
+    memory_towns, key, message_id
+):
+    import json as _json
+
+    from eventsourcing.persistence import StoredEvent
+
+    from domain.inbound import ParkedMessage
+
+    parked = ParkedMessage.park(key, message_id="ignored", application_id="a", body="{}",
+                                body_encoding="utf-8", user_id=None, routing_key="k",
+                                first_seen=datetime(2017, 3, 10, tzinfo=timezone.utc),
+                                code="unknown_application", detail="d")
+    stored = memory_towns.mapper.to_stored_event(parked.collect_events()[0])
+    state = _json.loads(stored.state)
+    del state["message_id"]
+    old = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                      _json.dumps(state).encode())
+    assert memory_towns.mapper.to_domain_event(old).mutate(None).message_id == message_id
 
 
 # -- prepared ahead of the batch ---------------------------------------------------------------
