@@ -21,25 +21,37 @@ def select(
     known_at: datetime | None = None,
     version: int | None = None,
 ) -> list[Application.Event]:
-    """The events of the history that count at that point."""
-    return [
+    """The events of the history that count at that point. A reinstatement counts only with
+    the lapse it ends: it is dated by its evidence, which can be earlier than the lapse (dated
+    at the check), and as of a time before the lapse there was nothing to reinstate."""
+    chosen = [
         e
         for e in events
         if (version is None or e.originator_version <= version)
         and (known_at is None or e.timestamp <= known_at)
         and (as_of is None or e.occurred_at <= as_of)
     ]
+    lapsed = False
+    counted = []
+    for event in chosen:
+        if isinstance(event, Application.Reinstated) and not lapsed:
+            continue
+        lapsed = lapsed or isinstance(event, Application.Lapsed)
+        counted.append(event)
+    return counted
 
 
 def fold(events: Sequence[Application.Event]) -> Application | None:
-    """The state the events imply; None when the submission is not among them."""
+    """The state the events imply; None when the submission is not among them. Its version is
+    the number of events that count (CONTRACT.md: the number of events in its history), which
+    is less than the last one's version when a business time leaves some out."""
     if not events or events[0].originator_version != 1:
         return None
     app = events[0].mutate(None)
     for event in events[1:]:
         event.apply(app)
-        app.version = event.originator_version
         app.modified_on = event.timestamp
+    app.version = len(events)
     return app
 
 

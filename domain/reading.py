@@ -57,10 +57,16 @@ class Reading:
         return Work(self.repository).get(app_id)
 
     def deadline_outcome(
-        self, app: Application, known_at: datetime | None = None
+        self, app: Application, known_at: datetime | None = None, as_of: datetime | None = None
     ) -> deadline.DeadlineOutcome:
-        checked_at = self.checked_at(self.call(app.call_id))
+        """The outcome now, or at a point: the check counts once it had run as the service knew
+        it (``known_at``, record time) and, as of a business time, once that time had reached
+        the check's (cutoff + grace, when its lapses are dated)."""
+        call = self.call(app.call_id)
+        checked_at = self.checked_at(call)
         if checked_at is not None and known_at is not None and checked_at > known_at:
+            checked_at = None
+        if as_of is not None and as_of < call.check_due_at:
             checked_at = None
         return deadline.outcome_of(app, checked_at)
 
@@ -84,7 +90,10 @@ class Reading:
         events = [e for e in stored if not isinstance(e, Exception)]
         applied = select(events, as_of, known_at, version)
         state = fold(applied)
-        outcome = self.deadline_outcome(state, known_at) if state is not None else None
+        recorded = next((e.timestamp for e in events if e.originator_version == version), None)
+        if recorded is not None:  # at a version: what the service knew once it was recorded
+            known_at = recorded if known_at is None else min(known_at, recorded)
+        outcome = self.deadline_outcome(state, known_at, as_of) if state is not None else None
         return Replay(events, applied, state, outcome, chain_break)
 
     def verify_application(self, call_id: str, ref: str) -> ChainBreak | None:

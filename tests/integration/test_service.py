@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -235,6 +235,45 @@ def test_replay_as_of_known_at_and_version(desk):
     assert towns.replay(CALL, "SD-2017-001", known_at=first_recorded).state.status == "submitted"
     assert towns.replay(CALL, "SD-2017-001", as_of=datetime.fromisoformat(at(1))).state is None
     assert before.chain_break is None
+
+
+def test_the_deadline_outcome_at_a_point_counts_the_check_only_once_it_had_run(desk):
+    """As of a business time before cutoff + grace, or at a version recorded before the check
+    ran, the outcome is pending; the lapse counts from the check on."""
+    towns = desk.towns
+    desk.submit(occurred_at=at(5))
+    desk.city("application.city_verified", occurred_at=at(8))
+    towns.check_deadline(CALL, datetime.fromisoformat("2017-04-01T00:00:00+08:00"))
+    assert towns.application(CALL, "SD-2017-001").status == "lapsed"
+    early = towns.replay(CALL, "SD-2017-001", as_of=datetime.fromisoformat(at(20)))
+    assert (early.state.status, early.deadline.outcome) == ("city_verified", "pending")
+    due = towns.call(CALL).check_due_at
+    at_check = towns.replay(CALL, "SD-2017-001", as_of=due)
+    assert (at_check.state.status, at_check.deadline.outcome) == ("lapsed", "lapsed")
+    assert towns.replay(CALL, "SD-2017-001", as_of=due - timedelta(seconds=1)).deadline.outcome == "pending"
+    at_v2 = towns.replay(CALL, "SD-2017-001", version=2)
+    assert (at_v2.state.status, at_v2.deadline.outcome) == ("city_verified", "pending")
+    assert towns.replay(CALL, "SD-2017-001", version=3).deadline.outcome == "lapsed"
+
+
+def test_a_reinstatement_counts_only_with_the_lapse_it_ends(desk):
+    """Timely materials that arrive after the lapse reinstate it; as of a business time between
+    the materials and the check, neither the lapse nor the reinstatement had happened."""
+    towns = desk.towns
+    desk.to_recommended(submitted_at=at(5), verified_at=at(8), recommended_at=at(12))
+    towns.check_deadline(CALL, datetime.fromisoformat("2017-04-01T00:00:00+08:00"))
+    desk.province("materials.received", occurred_at=at(29))  # timely, recorded after the lapse
+    now = towns.replay(CALL, "SD-2017-001")
+    assert [e.EVENT_TYPE for e in now.events][3:] == [
+        "application.lapsed", "materials.received", "application.reinstated"]
+    assert (now.state.status, now.state.version, now.deadline.outcome) == ("recommended", 6, "reinstated")
+    between = towns.replay(CALL, "SD-2017-001", as_of=datetime.fromisoformat(at(30)))
+    assert [e.originator_version for e in between.applied] == [1, 2, 3, 5]
+    assert (between.state.status, between.state.version) == ("recommended", 4)
+    assert (between.state.reinstated, between.deadline.outcome) == (None, "pending")
+    before = towns.replay(CALL, "SD-2017-001", as_of=datetime.fromisoformat(at(10)))
+    assert (before.state.status, before.state.version, before.deadline.outcome) == (
+        "city_verified", 2, "pending")
 
 
 def test_long_streams_are_snapshotted_and_read_back_the_same(desk):
