@@ -75,6 +75,7 @@ class InboundRecords:
         user_id: str | None,
         routing_key: str,
         first_seen: datetime,
+        properties: str | None = None,
     ) -> DeadLetter:
         """Records a dead letter; a redelivery of one still open counts nothing more."""
 
@@ -85,7 +86,7 @@ class InboundRecords:
                 letter = DeadLetter.record(
                     key, message_id=message_id, code=code, detail=detail, body=text,
                     body_encoding=encoding, user_id=user_id, routing_key=routing_key,
-                    first_seen=first_seen,
+                    first_seen=first_seen, properties=properties,
                 )
             else:
                 letter.again(code, detail)
@@ -123,6 +124,7 @@ class InboundRecords:
         code: str,
         detail: str,
         window_from: datetime | None = None,
+        properties: str | None = None,
     ) -> ParkedMessage:
         """Parks a message; one parked already (a redelivery) stays as it is. Its reorder
         window starts at ``window_from`` (a re-drive), else at ``first_seen``."""
@@ -135,7 +137,7 @@ class InboundRecords:
                     key, message_id=message_id, application_id=str(application_id), body=text,
                     body_encoding=encoding,
                     user_id=user_id, routing_key=routing_key, first_seen=first_seen, code=code,
-                    detail=detail, window_from=window_from,
+                    detail=detail, window_from=window_from, properties=properties,
                 )
             elif not parked.open:
                 parked.repark(first_seen, code, detail, window_from)

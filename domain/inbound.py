@@ -83,11 +83,15 @@ class DeadLetter(Aggregate):
         user_id: str | None
         routing_key: str
         first_seen: datetime
+        properties: str | None = None
+        """The message's AMQP properties and headers, as the adapter wrote them
+        (``adapters.amqp.properties``); absent from the events recorded before it existed."""
 
         def apply(self, letter: DeadLetter) -> None:
             for name in ("key", "message_id", "code", "detail", "body", "body_encoding",
                          "user_id", "routing_key", "first_seen"):
                 setattr(letter, name, getattr(self, name))
+            letter.properties = self.__dict__.get("properties")
             letter.attempts = 1
             letter.open = True
             letter.dead_lettered_at = self.timestamp
@@ -162,11 +166,14 @@ class ParkedMessage(Aggregate):
         message_id: str | None = None
         """The AMQP message_id; absent from the events recorded before it existed, whose key
         is the id itself (or ``sha256:`` and the body's hash for a message without one)."""
+        properties: str | None = None
+        """As ``DeadLetter.Recorded.properties``."""
 
         def apply(self, parked: ParkedMessage) -> None:
             for name in ("key", "application_id", "body", "body_encoding", "user_id",
                          "routing_key", "first_seen", "code", "detail"):
                 setattr(parked, name, getattr(self, name))
+            parked.properties = self.__dict__.get("properties")
             parked.window_from = getattr(self, "window_from", None) or self.first_seen
             if "message_id" in self.__dict__:
                 parked.message_id = self.message_id

@@ -161,6 +161,7 @@ class Consumer:
                 content_type=properties.content_type,
                 delivery_tag=method.delivery_tag,
                 received_at=time.monotonic(),
+                amqp=properties,
             )
         )
 
@@ -217,12 +218,7 @@ class Consumer:
                 t.DEAD_EXCHANGE,
                 letter.routing_key,
                 letter.body,
-                pika.BasicProperties(
-                    message_id=letter.message_id,
-                    content_type=letter.content_type,
-                    delivery_mode=2,
-                    headers=letter.headers,
-                ),
+                letter.properties(),
                 mandatory=True,
             )
         if any(letter.parked_id for letter in letters):

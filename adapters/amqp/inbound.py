@@ -12,10 +12,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
+from adapters.amqp import properties
 from adapters.amqp import topology as t
 from adapters.config import Config
 from adapters.inbound_records import InboundRecords
@@ -47,18 +49,27 @@ class Delivery:
     received_at: float = 0.0
     prepared: Command | DomainError | None = None
     """What the ingest path made of it before deciding (``Inbound.prepare``), if done already."""
+    amqp: Any = None
+    """pika's ``BasicProperties`` of the delivery: what its dead letter keeps (``properties``)."""
+
+    def kept(self) -> dict:
+        return properties.kept_of(self.amqp, self.content_type, self.headers)
 
 
 @dataclass(frozen=True)
 class DeadLetterOut:
-    """A dead letter to publish: the original body and id, the reason in headers."""
+    """A dead letter to publish: the original body, id and properties (``kept``), the reason
+    in the service's headers (``headers``)."""
 
     body: bytes
     message_id: str | None
     routing_key: str
-    content_type: str | None
+    kept: dict
     headers: dict
     parked_id: UUID | None = None  # the parked message it ends, released once the broker confirms
+
+    def properties(self) -> Any:
+        return properties.letter_properties(self.message_id, self.kept, self.headers)
 
 
 class Inbound:
@@ -203,14 +214,14 @@ class Inbound:
 
     def _dead(self, delivery: Delivery, error: DomainError) -> DeadLetterOut:
         first_seen = self._first_seen(delivery)
+        kept = delivery.kept()
         self.records.dead_letter(
             self.records.key_of(delivery.message_id, delivery.body), delivery.message_id, error.code,
             error.message, delivery.body, self._original_user(delivery),
-            self._routing_key(delivery), first_seen,
+            self._routing_key(delivery), first_seen, properties.encode(kept),
         )
-        return _letter(delivery.body, delivery.message_id, self._routing_key(delivery),
-                       delivery.content_type, error.code, error.message,
-                       self._original_user(delivery), first_seen)
+        return _letter(delivery.body, delivery.message_id, self._routing_key(delivery), kept,
+                       error.code, error.message, self._original_user(delivery), first_seen)
 
     # -- parking -----------------------------------------------------------------------------
 
@@ -223,6 +234,7 @@ class Inbound:
             delivery.body,
             self._original_user(delivery), self._routing_key(delivery),
             first_seen, error.code, error.message, self._window_from(delivery, first_seen),
+            properties.encode(delivery.kept()),
         )
         waiting = self.parked.setdefault(app_id, [])
         if all(p.id != parked.id for p in waiting):
@@ -278,10 +290,14 @@ class Inbound:
     def _dead_parked(self, app_id: UUID, parked: ParkedMessage, error: DomainError) -> DeadLetterOut:
         body = decode_body(parked.body, parked.body_encoding)
         message_id = parked.message_id
+        # Parked before properties were kept: its content type is what the ingest path parsed.
+        kept = properties.decode(parked.properties) if parked.properties is not None else {
+            "content_type": "application/json"}
         self.records.dead_letter(parked.key, message_id, error.code, error.message, body,
-                                 parked.user_id, parked.routing_key, parked.first_seen)
+                                 parked.user_id, parked.routing_key, parked.first_seen,
+                                 parked.properties)
         self._forget(app_id, parked)  # released in the records once the broker has it: ``sent``
-        letter = _letter(body, message_id, parked.routing_key, "application/json", error.code,
+        letter = _letter(body, message_id, parked.routing_key, kept, error.code,
                          error.message, parked.user_id, parked.first_seen, parked.id)
         self.unsent[parked.id] = letter
         return letter
@@ -301,7 +317,7 @@ def _letter(
     body: bytes,
     message_id: str | None,
     routing_key: str,
-    content_type: str | None,
+    kept: dict,
     code: str,
     detail: str,
     user_id: str | None,
@@ -316,4 +332,4 @@ def _letter(
     }
     if user_id:
         headers[t.USER_ID] = user_id
-    return DeadLetterOut(body, message_id, routing_key, content_type, headers, parked_id)
+    return DeadLetterOut(body, message_id, routing_key, kept, headers, parked_id)

@@ -26,6 +26,7 @@ from uuid import UUID
 import pika
 from pika.exceptions import AMQPError, NackError, UnroutableError
 
+from adapters.amqp import properties
 from adapters.amqp import topology as t
 from adapters.inbound_records import InboundRecords
 from domain.inbound import DeadLetter, body_digest, decode_body, message_key, other_body_key
@@ -137,19 +138,16 @@ def _publish(channel, letter: DeadLetter, service_user: str) -> None:
     }
     if letter.user_id:
         headers[t.USER_ID] = letter.user_id
+    # Recorded before properties were kept: its content type is what the ingest path parsed.
+    kept = (properties.decode(letter.properties) if letter.properties is not None
+            else {"content_type": "application/json"})
     channel.basic_publish(
         t.EXCHANGE,
         letter.routing_key,
         decode_body(letter.body, letter.body_encoding),
-        pika.BasicProperties(
-            message_id=letter.message_id,
-            # Always as the service, so that its headers are believed: with no x-towns-user-id
-            # (no sender then, none now) the consumer refuses it as it did the first time.
-            user_id=service_user,
-            content_type="application/json",
-            delivery_mode=2,
-            headers=headers,
-        ),
+        # Always as the service, so that its headers are believed: with no x-towns-user-id (no
+        # sender then, none now) the consumer refuses it as it did the first time.
+        properties.letter_properties(letter.message_id, kept, headers, user_id=service_user),
         mandatory=True,
     )
 

@@ -63,6 +63,7 @@ class Received:
     routing_key: str
     headers: dict
     user_id: str | None
+    properties: Any = None  # pika's BasicProperties
 
 
 @dataclass
@@ -101,13 +102,14 @@ class Rabbit:
                     t.EXCHANGE,
                     m.routing_key,
                     m.body,
-                    pika.BasicProperties(
-                        message_id=m.message_id,
-                        user_id=m.user_id,
-                        headers=m.headers or None,
-                        content_type="application/json",
-                        delivery_mode=2,
-                    ),
+                    pika.BasicProperties(**{
+                        "message_id": m.message_id,
+                        "user_id": m.user_id,
+                        "headers": m.headers or None,
+                        "content_type": "application/json",
+                        "delivery_mode": 2,
+                        **m.properties,
+                    }),
                     mandatory=True,
                 )
 
@@ -136,7 +138,7 @@ class Rabbit:
                     return taken
                 taken.append(
                     Received(body, properties.message_id, method.routing_key,
-                             dict(properties.headers or {}), properties.user_id)
+                             dict(properties.headers or {}), properties.user_id, properties)
                 )
 
     def purge(self) -> None:
@@ -168,6 +170,7 @@ class Message:
     routing_key: str
     message_id: str | None
     headers: dict = field(default_factory=dict)
+    properties: dict = field(default_factory=dict)  # other AMQP properties than the above
 
 
 def message(envelope: dict | bytes, user_id: str | None, routing_key: str | None = None,

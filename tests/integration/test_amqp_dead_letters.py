@@ -10,6 +10,7 @@ case is then checked by its own test.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
@@ -36,6 +37,17 @@ from tests.support import fresh_schema
 def _without(field: str, value: dict) -> dict:
     del value["payload"][field]
     return value
+
+
+def _with_properties(sent: Message) -> Message:
+    """The message with more of what a publisher may set, and a forged service header."""
+    return dataclasses.replace(
+        sent,
+        headers={"trace": f"trace-{sent.message_id}", "hops": 2, t.ERROR: "forged"},
+        properties={"correlation_id": f"corr-{sent.message_id}", "content_encoding": "identity",
+                    "app_id": "upstream-desk", "timestamp": 1488330000, "priority": 3,
+                    "expiration": "600000"},
+    )
 
 
 SUBMIT_1 = envelope("application.submitted", "SD-DL-001", message_id="dl-submit-1")
@@ -80,14 +92,16 @@ CASES = [
                   "type": "application.teleported"}, "shunde-applicant"),
          "SD-DL-T01", "application.teleported"),
     Case("unknown call", "unknown_call",
-         message({**envelope("application.submitted", "SD-DL-C01", message_id="dl-call"),
-                  "call_id": "GD-NOPE-2099"}, "shunde-applicant"), detail="GD-NOPE-2099"),
+         _with_properties(message({**envelope("application.submitted", "SD-DL-C01", message_id="dl-call"),
+                                   "call_id": "GD-NOPE-2099"}, "shunde-applicant")),
+         detail="GD-NOPE-2099"),
     Case("another city's application", "forbidden",
          message(envelope("application.city_verified", "SD-DL-001", city="foshan",
                           message_id="dl-forbidden"), "foshan-city"), "SD-DL-001", "foshan"),
     Case("never submitted", "unknown_application",
-         message(envelope("application.city_verified", "SD-DL-NEVER", message_id="dl-unknown-app"),
-                 "shunde-city"), "SD-DL-NEVER", "SD-DL-NEVER"),
+         _with_properties(message(envelope("application.city_verified", "SD-DL-NEVER",
+                                           message_id="dl-unknown-app"), "shunde-city")),
+         "SD-DL-NEVER", "SD-DL-NEVER"),
     Case("approval of a submission", "invalid_transition",
          message(envelope("application.approved", "SD-DL-001", message_id="dl-transition"),
                  "province"), "SD-DL-001", "submitted"),
@@ -168,6 +182,21 @@ def test_the_refused_message_is_dead_lettered_unchanged_with_its_code(outcome: O
     first_seen = datetime.fromisoformat(letter.headers[t.FIRST_SEEN])
     assert first_seen.utcoffset() is not None
     assert outcome.started - timedelta(seconds=1) <= first_seen <= outcome.finished
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.message.properties], ids=lambda c: c.name)
+def test_a_dead_letter_keeps_the_publishers_properties_and_headers(outcome: Outcome, case: Case):
+    """Refused at once or parked first: the letter carries what the publisher set, but the
+    service's own headers, and never expires."""
+    letter = outcome.letter(case)
+    sent = case.message
+    for name, value in sent.properties.items():
+        if name != "expiration":
+            assert getattr(letter.properties, name) == value, name
+    assert letter.properties.expiration is None and letter.properties.delivery_mode == 2
+    assert letter.properties.content_type == "application/json"
+    assert (letter.headers["trace"], letter.headers["hops"]) == (sent.headers["trace"], 2)
+    assert letter.headers[t.ERROR] == case.code  # not the forged one
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -328,13 +328,14 @@ def test_requeue_leaves_another_body_under_the_same_id_in_the_dead_queue(scene: 
                     (scene.first["message_id"], "Another Town")}
 
 
-def test_a_redriven_letter_without_a_sender_keeps_its_first_sight(scene: Scene):
+def test_a_redriven_letter_without_a_sender_keeps_its_first_sight_and_properties(scene: Scene):
     vhost = scene.vhost
     anonymous = demo_envelope("guangzhou-applicant", "application.submitted")
     with scene.consumer():
         with vhost.channel() as channel:  # no user_id: unauthenticated
             channel.basic_publish(t.EXCHANGE, "application.submitted", json.dumps(anonymous).encode(),
-                                  pika.BasicProperties(message_id=anonymous["message_id"], delivery_mode=2))
+                                  pika.BasicProperties(message_id=anonymous["message_id"], delivery_mode=2,
+                                                       correlation_id="corr-1", headers={"trace": "t-1"}))
         eventually(lambda: scene.letter(anonymous) is not None)
     letter = scene.letter(anonymous)
     assert (letter.code, letter.user_id) == ("unauthenticated", None)
@@ -346,6 +347,7 @@ def test_a_redriven_letter_without_a_sender_keeps_its_first_sight(scene: Scene):
     assert [p.headers[t.ERROR] for p in again] == ["unauthenticated"]
     assert datetime.fromisoformat(again[0].headers[t.FIRST_SEEN]) == letter.first_seen
     assert t.USER_ID not in again[0].headers
+    assert (again[0].correlation_id, again[0].headers["trace"]) == ("corr-1", "t-1")
 
 
 def test_requeue_while_the_consumer_runs_counts_another_attempt(scene: Scene):
