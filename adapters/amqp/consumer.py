@@ -119,11 +119,13 @@ class Consumer:
             log.info("consuming %s", t.QUEUE)
             # Dead letters of parked messages that the last connection failed to deliver.
             self._publish(connection, channel, list(self.inbound.unsent.values()))
+            # The first sweep waits a while: what waits in the queue is delivered first.
+            self._last_sweep = time.monotonic()
             while not self._stopping and not self._cancelled:
                 connection.process_data_events(time_limit=self._wait())
                 if self._batch_due():
                     self._run_batch(connection, channel)
-                if time.monotonic() - self._last_sweep >= self.sweep_seconds:
+                if self._sweep_due():
                     self._sweep(connection, channel)
             while self._pending and not self._cancelled:  # stopping: finish what was delivered
                 self._run_batch(connection, channel)
@@ -180,6 +182,12 @@ class Consumer:
             return 0.0
         due = self._pending[0].received_at + self.batch_seconds - time.monotonic()
         return max(0.0, min(due, 0.2))
+
+    def _sweep_due(self) -> bool:
+        """Parked messages are retried and expired every ``sweep_seconds``, but only once every
+        delivery received has been applied: one of them may be the predecessor a parked message
+        waits for (after a restart, a backlog that built up while the consumer was down)."""
+        return not self._pending and time.monotonic() - self._last_sweep >= self.sweep_seconds
 
     def _batch_due(self) -> bool:
         if not self._pending:

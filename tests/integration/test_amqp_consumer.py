@@ -5,6 +5,7 @@ take at first."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -106,6 +107,23 @@ def test_a_pair_published_out_of_order_is_applied_in_order(rabbit: Rabbit, store
     assert store.types("SD-ORD-002") == store.types("SD-ORD-003") == LIFE
     assert store.open_parked() == [] and store.dead_letters() == {}
     assert drained(rabbit)
+
+
+def test_a_predecessor_waiting_in_the_queue_at_a_restart_comes_before_the_window(
+    rabbit: Rabbit, store: Store, consumers
+):
+    """The window passed while the consumer was down, but the predecessor was in the queue all
+    along: on restart it is applied first, and the parked message follows it."""
+    consumer = consumers.start(rabbit.url, store.url, TOWNS_REORDER_WINDOW=1)
+    rabbit.publish(message(envelope("application.city_verified", "SD-RST-001"), "shunde-city"))
+    eventually(lambda: store.open_parked(), what="the verification parked")
+    assert consumer.stop() == 0
+    time.sleep(1.5)  # the window passes while nothing runs
+    rabbit.publish(message(envelope("application.submitted", "SD-RST-001"), "shunde-applicant"))
+    consumers.start(rabbit.url, store.url, TOWNS_REORDER_WINDOW=1)
+    eventually(lambda: len(store.types("SD-RST-001")) == 2, what="both applied")
+    assert store.types("SD-RST-001") == ["application.submitted", "application.city_verified"]
+    assert store.open_parked() == [] and store.dead_letters() == {}
 
 
 def test_poison_messages_never_block_the_messages_behind_them(rabbit: Rabbit, store: Store, consumers):

@@ -91,3 +91,16 @@ def test_a_full_batch_is_due_at_once_and_a_partial_one_waits_for_its_timer():
     assert 0 < consumer._wait() <= 0.05 and not consumer._batch_due()
     consumer._pending = deliveries(3)
     assert consumer._wait() == 0 and consumer._batch_due()
+
+
+def test_parked_messages_are_not_expired_while_deliveries_wait_to_be_applied():
+    """After a restart the queue may hold the predecessor a parked message waits for: the sweep
+    comes once what was received has been applied."""
+    consumer = Consumer(FakeInbound([]), "amqp://unused", sweep_seconds=0.0)  # type: ignore[arg-type]
+    consumer._pending = deliveries(3)
+    assert not consumer._sweep_due()
+    consumer._pending = []
+    assert consumer._sweep_due()
+    consumer._last_sweep = time.monotonic()
+    consumer.sweep_seconds = 60
+    assert not consumer._sweep_due()
