@@ -8,8 +8,6 @@ order: no principal → unauthenticated; bytes that are not a UTF-8 JSON object 
 from __future__ import annotations
 
 import json
-import math
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any, Callable, NoReturn
@@ -18,7 +16,7 @@ from adapters.ops import metrics
 from adapters.schemas import parse_envelope
 from domain.commands import Command, Outcome
 from domain.errors import DomainError, Malformed, Unauthenticated
-from domain.hashing import digest
+from domain.hashing import message_digest
 from domain.principals import Actor, Principal
 from domain.service import Towns
 
@@ -52,7 +50,7 @@ def decode(body: bytes) -> Any:
     except UnicodeDecodeError as error:
         raise Malformed(f"the message is not UTF-8: {error.reason} at byte {error.start}") from None
     try:
-        value = json.loads(text, parse_float=_finite, parse_constant=_not_json)
+        return _DECODER.decode(text)
     except RecursionError:
         raise Malformed("the message nests too deeply to be read") from None
     except json.JSONDecodeError as error:
@@ -63,16 +61,6 @@ def decode(body: bytes) -> Any:
         raise Malformed(
             f"the message has an integer of more than {sys.get_int_max_str_digits()} digits"
         ) from None
-    if "\\u" in text and _SURROGATE_ESCAPE.search(text) and not _encodable(value):
-        raise Malformed("the message is not UTF-8: it escapes a lone surrogate (\\ud800-\\udfff)")
-    return value
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if math.isinf(number):
-        raise Malformed(f"the message has a number too large to read: {text[:40]}")
-    return number
 
 
 def _not_json(constant: str) -> NoReturn:
@@ -80,16 +68,20 @@ def _not_json(constant: str) -> NoReturn:
     raise Malformed(f"the message is not JSON: {constant} is not a JSON value")
 
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-"""An escape of a UTF-16 surrogate, which JSON allows only in pairs (one character)."""
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
 
 
-def _encodable(value: Any) -> bool:
+def checked_digest(value: Any) -> str:
+    """The digest of a decoded message, or Malformed for what Python reads but JSON and UTF-8
+    do not have: a number beyond a double (read as infinity), a lone surrogate escape."""
     try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return message_digest(value)
     except UnicodeEncodeError:
-        return False
-    return True
+        raise Malformed(
+            "the message is not UTF-8: it escapes a lone surrogate (\\ud800-\\udfff)"
+        ) from None
+    except ValueError:
+        raise Malformed("the message has a number too large to be a double") from None
 
 
 def prepare(body: bytes, principal: Principal | None) -> Command:
@@ -97,6 +89,7 @@ def prepare(body: bytes, principal: Principal | None) -> Command:
     if principal is None:
         raise Unauthenticated("no valid credentials")
     value = decode(body)
+    body_digest = checked_digest(value)
     envelope = parse_envelope(value)
     actor = envelope["actor"]
     return Command(
@@ -107,7 +100,7 @@ def prepare(body: bytes, principal: Principal | None) -> Command:
         application_ref=envelope["application_ref"],
         actor=Actor.declared(actor["role"], actor["id"], actor["organisation"], actor["city"]),
         payload=envelope["payload"],
-        digest=digest(value),
+        digest=body_digest,
         body=value,
     )
 

@@ -39,6 +39,19 @@ def digest(value: Any) -> str:
     return hashlib.sha256(canonical(value)).hexdigest()
 
 
+_STRICT = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default,
+    check_circular=False, allow_nan=False,
+)
+
+
+def message_digest(value: Any) -> str:
+    """``digest`` of a parsed message, which must be JSON: a number that overflowed to infinity
+    is a ValueError, a lone surrogate (not UTF-8) a UnicodeEncodeError. The same bytes as
+    ``canonical`` for every other value."""
+    return hashlib.sha256(_STRICT.encode(value).encode("utf-8")).hexdigest()
+
+
 def chain(previous: str, content: Any) -> str:
     """The hash of ``content`` chained after ``previous``."""
     return hashlib.sha256(previous.encode("ascii") + b"\n" + canonical(content)).hexdigest()
