@@ -141,8 +141,10 @@ class EnvelopeSchema(_Schema):
         required=True,
         validate=[
             validate.Length(min=1, max=128),
-            # the ref is the rest of a reading's path, and a last /history names the history
-            validate.Regexp(r"(?s)(?!.*/history\Z)", error="may not end in /history"),
+            # The ref is the rest of a reading's path: a last /history names the history, and
+            # browsers take . and .. for the path's own segments.
+            validate.Regexp(r"(?s)(?!\.\.?\Z)(?!.*/history\Z)",
+                            error="may not be . or .., nor end in /history"),
         ],
     )
     call_id = text(required=True)

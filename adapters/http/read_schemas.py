@@ -121,6 +121,8 @@ class ApplicationSchema(ApplicationFields):
     as_of = _instant("the as_of asked for, or null")
     known_at = _instant("the known_at asked for, or null")
     version_asked = fields.Integer(allow_none=True)
+    counted_versions = fields.List(fields.Integer(), metadata={
+        "description": "the versions of the events that count at that point"})
     chain_intact = fields.Boolean(required=True,
                                   metadata={"description": "whether the hash chain holds"})
     chain_break = fields.Nested(BreakSchema, allow_none=True)

@@ -97,6 +97,7 @@ def get_application(args: dict, call_id: str, ref: str):
     return {
         **application_view(replay.state, replay.deadline),
         **_echo(as_of, known_at, version),
+        "counted_versions": [e.originator_version for e in replay.applied],
         "chain_intact": replay.chain_break is None,
         "chain_break": replay.chain_break.as_dict() if replay.chain_break else None,
     }

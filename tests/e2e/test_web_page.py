@@ -349,6 +349,11 @@ def test_the_province_walks_through_pipeline_applications_timeline_and_deadlines
     assert page.find('[data-test="chain-status"]').get_attribute("data-intact") == "true"
     assert page.find('[data-test="chain-status"]').text == "hash chain intact"
     assert page.find('[data-test="state-status"] .badge').text == "approved"
+    # and its criteria, clause by clause, as the API answers them
+    state = api(served, f"/api/v1/applications/{CALL}/{REF}")
+    shown = [(r.get_attribute("data-clause"), r.get_attribute("data-outcome"))
+             for r in page.find_all('[data-test="criterion"]')]
+    assert shown == [(c["clause"], c["outcome"]) for c in state["criteria"]] and len(shown) == 7
 
     # As of a business time before the city verified it: submitted.
     assert page.find("#asof-offset").get_attribute("value") == "+08:00"
@@ -365,6 +370,23 @@ def test_the_province_walks_through_pipeline_applications_timeline_and_deadlines
     assert page.find('[data-test="state-status"] .badge').text == "submitted"
     dimmed = [r.get_attribute("data-version") for r in page.find_all('[data-test="timeline-event"].after-point')]
     assert dimmed == [str(e["version"]) for e in history["items"][1:]]
+    assert page.find('[data-test="state-criteria-none"]').text == "Not evaluated at this point."
+
+    # After version 2: verified; before it was submitted: no state at all is shown.
+    select_point(browser, page, "version")
+    page.find("#asof-version").clear()
+    page.find("#asof-version").send_keys("2")
+    page.find("#asof-apply").click()
+    page.until(lambda: page.find('[data-test="asof-status"]').get_attribute("data-status") == "city_verified",
+               "the state after version 2")
+    assert page.find('[data-test="state-version"]').text.split()[-1] == "2"
+    select_point(browser, page, "as_of")
+    browser.execute_script("arguments[0].value = '2017-01-01T00:00:00.000'", page.find("#asof-input"))
+    page.find("#asof-apply").click()
+    page.until(lambda: page.find('[data-test="asof-status"]').get_attribute("data-status") == "",
+               "no state before the submission")
+    assert page.find('[data-test="timeline-state"]').text == ""
+    assert len(page.find_all('[data-test="timeline-event"].after-point')) == len(history["items"])
 
     # The deadline report of the call.
     page.panel_state("deadlines", "ready")
@@ -423,6 +445,21 @@ def test_the_operator_sees_the_queues_and_no_application_data(served, browser):
     assert letter.find_element("css selector", '[data-test="requeue"]').is_enabled()
     page.screenshot("web-page-operator.png")
     assert page.script_errors() == []
+
+
+def select_point(browser, page, kind: str) -> None:
+    browser.execute_script(
+        "const s = arguments[0]; s.value = arguments[1]; s.dispatchEvent(new Event('change', {bubbles: true}));",
+        page.find("#asof-kind"), kind)
+
+
+def test_a_token_that_cannot_be_sent_asks_again_saying_so(served, browser):
+    page = Page(browser, served)
+    page.open()
+    page.sign_in("令牌-province")
+    message = page.shown('[data-test="signin-message"]')
+    assert "printable ASCII" in message.text
+    assert not page.find("#desk").is_displayed()
 
 
 def test_a_refused_token_asks_again(served, browser):

@@ -27,7 +27,7 @@ SHUNDE = {"SD-2017-001", "SD-2017-002", "SD-2017-003"}
 GUANGZHOU = {"GZ-2017-001"}
 APP = f"/api/v1/applications/{CALL}/SD-2017-001"
 CHECK_AS_OF = datetime(2017, 4, 1, 12, tzinfo=CST)  # after cutoff + grace
-ECHO = ("as_of", "known_at", "version_asked", "chain_intact", "chain_break")
+ECHO = ("as_of", "known_at", "version_asked", "counted_versions", "chain_intact", "chain_break")
 
 
 @dataclasses.dataclass
@@ -161,10 +161,11 @@ def test_a_ref_with_slashes_or_reserved_characters_is_read_like_any_other(reads,
              404, "unknown_application")
 
 
-def test_a_ref_ending_in_history_is_refused_as_it_could_not_be_read(reads):
+@pytest.mark.parametrize("ref", ["SD/history", ".", ".."])
+def test_a_ref_no_path_could_name_is_refused(reads, ref):
     with pytest.raises(errors.SchemaInvalid) as caught:
-        reads.desk.submit("SD/history")
-    assert caught.value.details == {"application_ref": "may not end in /history"}
+        reads.desk.submit(ref)
+    assert caught.value.details == {"application_ref": "may not be . or .., nor end in /history"}
 
 
 def test_credentials_are_checked_before_arguments(history):
@@ -300,6 +301,7 @@ def test_the_current_state_is_the_replayed_one(history):
     assert without_echo(body) == replayed(history.towns, "SD-2017-001")
     assert body["status"] == "approved" and body["criteria"] and body["chain_intact"] is True
     assert (body["as_of"], body["known_at"], body["version_asked"]) == (None, None, None)
+    assert body["counted_versions"] == list(range(1, body["version"] + 1))
 
 
 def test_as_of_known_at_and_version_answer_what_the_replay_does(history):
@@ -311,6 +313,8 @@ def test_as_of_known_at_and_version_answer_what_the_replay_does(history):
         body = history.ok(path, as_of=as_of.isoformat())
         assert without_echo(body) == replayed(towns, ref, as_of=as_of)
         assert body["status"] == status and body["as_of"] == as_of.isoformat()
+        assert body["counted_versions"] == [
+            e.originator_version for e in towns.replay(CALL, ref, as_of=as_of).applied]
     recorded = [e["recorded_at"] for e in history.ok(f"{path}/history")["items"]]
     known_at = datetime.fromisoformat(recorded[1])
     body = history.ok(path, known_at=recorded[1])

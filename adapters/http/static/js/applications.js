@@ -19,9 +19,11 @@ export function createApplications(settings, { onOpen }) {
   fillSelect(form.elements.city, settings.jurisdictions.map((j) => [j.code, `${j.name} ${j.chinese}`]), "all jurisdictions");
   fillSelect(form.elements.track, settings.tracks.map((t) => [t, t]), "both tracks");
 
-  // The cursors of the pages visited: cursors[i] opens page i + 1 (null: the first page).
+  // The cursors of the pages visited: cursors[i] opens page i + 1 (null: the first page), all
+  // with the filters and page size of the first (a change to the form waits for Apply).
   let cursors = [null];
   let nextCursor = null;
+  let paged = null;
   let selected = null;
 
   function filters() {
@@ -34,7 +36,7 @@ export function createApplications(settings, { onOpen }) {
 
   async function load() {
     const current = panel.begin();
-    const args = filters();
+    const args = paged || (paged = filters());
     const cursor = cursors[cursors.length - 1];
     setPaging(false);
     try {
@@ -102,6 +104,7 @@ export function createApplications(settings, { onOpen }) {
   function restart() {
     cursors = [null];
     nextCursor = null;
+    paged = null;
     return load();
   }
 

@@ -44,11 +44,11 @@ export function instant(iso) {
 }
 
 /** The local date and time ("YYYY-MM-DDTHH:MM:SS") of an instant at an offset ("+08:00"). */
-export function localAt(iso, offset) {
+export function localAt(iso, offset, milliseconds = false) {
   const minutes = offsetMinutes(offset);
   const when = new Date(iso);
   if (Number.isNaN(when.getTime()) || minutes === null) return "";
-  return new Date(when.getTime() + minutes * 60000).toISOString().slice(0, 19);
+  return new Date(when.getTime() + minutes * 60000).toISOString().slice(0, milliseconds ? 23 : 19);
 }
 
 /** "+08:00" → 480; null for anything else. */

@@ -71,6 +71,11 @@ tokenForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const token = tokenInput.value.trim();
   if (!token) return;
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    // A header carries only such characters: the browser would refuse to send any other.
+    showSignin("A token is printable ASCII without spaces; this one cannot be sent.");
+    return;
+  }
   setToken(token);
   showDesk();
 });

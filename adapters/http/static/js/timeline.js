@@ -15,6 +15,7 @@ export function createTimeline(settings) {
   const form = document.getElementById("asof-form");
   const kind = document.getElementById("asof-kind");
   const input = document.getElementById("asof-input");
+  const versionInput = document.getElementById("asof-version");
   const offset = document.getElementById("asof-offset");
   const result = document.getElementById("asof-result");
   offset.value = settings.default_offset || "+08:00";
@@ -65,19 +66,29 @@ export function createTimeline(settings) {
     chain.textContent = intact ? "hash chain intact" : `hash chain broken${brk ? ` at v${brk.version}: ${brk.reason}` : ""}`;
   }
 
-  /** The state's facts; ``which`` (as_of or known_at) when it is the state at a point. */
+  /** The state's facts and criteria; ``which`` (as_of, known_at or version) at a point. */
   function renderState(state, which = null) {
-    const deadlineLabel = which === "known_at" ? "Deadline (as known then)" : which ? "Deadline (as known now)" : "Deadline";
+    const deadlineLabel = which ? "Deadline (at the point)" : "Deadline";
+    const deadline = state.deadline || {};
     clear(stateBox).append(h("dl", { class: "facts" },
       fact("Town", state.town_name),
       fact("City", cityName(settings, state.city)),
       fact("Track", state.track),
       fact(which ? "Status at the point" : "Status now", badge(state.status), "state-status"),
       fact("Version", number(state.version), "state-version"),
-      fact(deadlineLabel, badge(state.deadline && state.deadline.outcome, "outcome")),
+      fact(deadlineLabel, h("span", {}, badge(deadline.outcome, "outcome"),
+        deadline.detail ? h("div", { class: "muted small", "data-test": "state-deadline-detail" }, deadline.detail) : "")),
       fact("Score", number(state.score)),
       fact("Last event (business time)", instant(state.updated_at)),
-    ));
+    ), criteriaTable(state.criteria || []));
+  }
+
+  function criteriaTable(criteria) {
+    if (!criteria.length) return h("p", { class: "muted small", "data-test": "state-criteria-none" }, "Not evaluated at this point.");
+    return h("table", { class: "criteria", "data-test": "state-criteria" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Clause"), h("th", {}, "Outcome"), h("th", {}, "Detail"))),
+      h("tbody", {}, ...criteria.map((c) => h("tr", { "data-test": "criterion", dataset: { clause: c.clause, outcome: c.outcome } },
+        h("td", { class: "nowrap" }, c.clause), h("td", {}, badge(c.outcome, "outcome")), h("td", {}, c.detail || "")))));
   }
 
   function renderEvents(history) {
@@ -109,17 +120,29 @@ export function createTimeline(settings) {
     }
   }
 
-  /** Puts the latest event's time (in the chosen offset) in the as-of control, rounded up to
-   * the second the control can show, so that the point includes that event. */
+  /** Shows the control of the kind of point chosen, and puts the latest event's time (in the
+   * chosen offset, to the millisecond: events are often recorded within one second) or the
+   * last version in it, so that the point includes that event. */
   function presetPoint() {
+    for (const label of $$("[data-point]", form)) label.hidden = label.dataset.point !== (kind.value === "version" ? "version" : "time");
+    input.required = kind.value !== "version";
     if (!current || !current.events.length) return;
+    if (kind.value === "version") {
+      versionInput.value = String(current.events.length);
+      return;
+    }
     const field = kind.value === "known_at" ? "recorded_at" : "occurred_at";
     const latest = Math.max(...current.events.map((e) => Date.parse(e[field])));
     if (offsetMinutes(offset.value) === null) offset.value = settings.default_offset || "+08:00";
-    input.value = localAt(new Date(Math.ceil(latest / 1000) * 1000).toISOString(), offset.value);
+    input.value = localAt(new Date(latest).toISOString(), offset.value, true);
   }
 
   function pointInstant() {
+    if (kind.value === "version") {
+      const version = Number(versionInput.value);
+      if (!Number.isInteger(version) || version < 1) throw new ApiError(0, "invalid_point", "a version is a whole number from 1");
+      return String(version);
+    }
     const local = input.value;
     if (!local) throw new ApiError(0, "invalid_point", "choose a date and time");
     if (offsetMinutes(offset.value) === null) throw new ApiError(0, "invalid_point", "the offset must look like +08:00");
@@ -139,29 +162,30 @@ export function createTimeline(settings) {
       showResult("error", error.message);
       return;
     }
-    const label = which === "known_at" ? "As known at" : "As of";
+    const label = { known_at: "As known at", as_of: "As of", version: "After version" }[which];
     try {
       const state = await api(withQuery(path(callId, ref), { [which]: point }));
       if (!current || current.ref !== ref) return;
       renderState(state, which);
-      dim(which, point);
+      dim(state.counted_versions || []);
       showResult("ok", h("span", {}, `${label} ${point}: `, h("strong", { "data-test": "asof-status", dataset: { status: state.status } }, state.status.replace(/_/g, " ")),
         ` (version ${state.version} of ${current.events.length})`));
     } catch (error) {
       if (error.status === 404 && error.code === "unknown_application") {
+        clear(stateBox);
         showResult("info", h("span", {}, `${label} ${point}: `, h("strong", { "data-test": "asof-status", dataset: { status: "" } }, "not submitted yet")));
-        dim(which, point);
+        dim([]);
       } else if (error.status !== 401) {
         showResult("error", `Could not read the state: ${error.message} (${error.status} ${error.code})`);
       }
     }
   }
 
-  function dim(which, point) {
-    const field = which === "known_at" ? "recordedAt" : "occurredAt";
-    const at = new Date(point).getTime();
+  /** Dims the events that do not count at the point (the service says which do). */
+  function dim(counted) {
+    const counts = new Set(counted.map(String));
     for (const row of $$('[data-test="timeline-event"]', rows)) {
-      row.classList.toggle("after-point", new Date(row.dataset[field]).getTime() > at);
+      row.classList.toggle("after-point", !counts.has(row.dataset.version));
     }
   }
 
