@@ -40,7 +40,11 @@ class DeadlineChecks:
     ``_save``, ``application_ids``, a ``_checked_at`` dict and ``saves_on_condition``."""
 
     def check_deadline(
-        self, call_id: str, as_of: datetime, candidates: Sequence[UUID] | None = None
+        self,
+        call_id: str,
+        as_of: datetime,
+        candidates: Sequence[UUID] | None = None,
+        since: int | None = None,
     ) -> DeadlineRun:
         """Lapses every application of the call short of the condition at the cutoff.
 
@@ -48,13 +52,16 @@ class DeadlineChecks:
         narrows the applications loaded to those a caught-up read model says may be short
         (meeting the condition is permanent, so the others need no look); without it every
         application of the call is loaded. Applications first recorded while the check ran are
-        checked after it is recorded, so none slips between the two.
+        checked after it is recorded, so none slips between the two; ``since``, the log
+        position the candidates were chosen at, makes that "while the candidates were chosen".
         """
         call = self.call(call_id)
         if as_of < call.check_due_at:
             return DeadlineRun(call.id, as_of, due=False)
         first_run = self.checked_at(call) is None
         start = self.recorder.max_notification_id() or 0
+        if since is not None:
+            start = min(start, since)
         ids = list(self.application_ids(call.id)) if candidates is None else list(candidates)
         checked, lapsed = self._check_ids(call, ids, as_of)
         if first_run:
@@ -64,7 +71,8 @@ class DeadlineChecks:
                 )
             except IntegrityError:
                 first_run = False  # another run recorded it first
-        late = list(self.application_ids(call.id, after=start))
+        seen = set(ids)
+        late = [i for i in self.application_ids(call.id, after=start) if i not in seen]
         more, found = self._check_ids(call, late, as_of)
         return DeadlineRun(call.id, as_of, True, checked + more, sorted(lapsed + found), first_run)
 

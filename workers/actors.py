@@ -79,22 +79,24 @@ def check_deadline(call_id: str, cutoff: str) -> None:
                     call_id, cutoff, call.cutoff.isoformat())
         return
     now = datetime.now(timezone.utc)
-    run = runtime.towns.check_deadline(call_id, max(now, call.check_due_at),
-                                       _candidates(runtime, call))
+    candidates, since = _candidates(runtime, call)
+    run = runtime.towns.check_deadline(call_id, max(now, call.check_due_at), candidates, since)
     metrics.deadline_checked(call_id, run.due)
     if run.due:
         runtime.schedule.done(call_id, cutoff, now)
         log.info("deadline check %s: %d checked, %d lapsed", call_id, run.checked, len(run.lapsed))
 
 
-def _candidates(runtime, call) -> list:
+def _candidates(runtime, call) -> tuple[list, int]:
     """Those the deadline report shows short of the condition, and every application first
-    recorded after the report's position (which the report cannot know yet)."""
+    recorded after the report's position (which the report cannot know yet); and the log
+    position they are chosen at: one recorded after it is checked after the check."""
+    since = runtime.towns.recorder.max_notification_id() or 0
     runtime.runner.catch_up(DeadlineReport.name)
     with runtime.store.transaction() as tx:
         position = runtime.store.position(tx, DeadlineReport.name)
         short = deadline_candidates(tx, call.id, call.cutoff)
-    return short + list(runtime.towns.application_ids(call.id, after=position))
+    return short + list(runtime.towns.application_ids(call.id, after=position)), since
 
 
 ACTORS = (project, project_all, check_deadline)

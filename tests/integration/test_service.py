@@ -296,6 +296,18 @@ def test_a_repeat_from_another_applicant_of_the_same_city_is_forbidden(desk):
     assert desk.send("guangzhou-applicant", body).duplicate
 
 
+def test_a_submission_recorded_while_the_candidates_are_chosen_is_still_checked(desk):
+    towns = desk.towns
+    desk.submit("SD-2017-001", occurred_at=at(5))
+    since = towns.recorder.max_notification_id()
+    candidates = list(towns.application_ids(CALL))  # as a read model would choose them
+    desk.submit("SD-2017-002", occurred_at=at(6))  # recorded meanwhile
+    run = towns.check_deadline(CALL, datetime.fromisoformat("2017-04-01T00:00:00+08:00"),
+                               candidates, since)
+    assert (run.checked, sorted(run.lapsed)) == (2, ["SD-2017-001", "SD-2017-002"])
+    assert towns.application(CALL, "SD-2017-002").status == "lapsed"
+
+
 def test_the_deadline_check_loads_only_the_candidates_it_is_given(desk):
     towns = desk.towns
     desk.submit("SD-2017-001")
