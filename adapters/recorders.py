@@ -8,6 +8,10 @@ the same statement or transaction as the insert, so nothing recorded meanwhile c
 The service uses it to save a submission on condition that the call's deadline check has still
 not run, instead of reading the check before every submission.
 
+**Log positions.** ``position_of(id, version)`` is one stored event's notification id: the
+order in which events became visible, which their timestamps (taken before the commit) need
+not follow.
+
 **Reads of many aggregates at once.** ``select_events_of(ids)`` gives the stored events of
 every aggregate named, ordered by aggregate and version, in one query (``first_only``: only
 their first events); the deadline check loads its candidates with it, a chunk at a time, and an
@@ -63,6 +67,10 @@ class PostgresRecorder(PostgresApplicationRecorder):
         self.select_firsts_statement = SQL(
             select_many + " AND originator_version = 1" + order
         ).format(**names)
+        self.position_statement = SQL(
+            "SELECT notification_id FROM {schema}.{table} "
+            "WHERE originator_id = %s AND originator_version = %s"
+        ).format(**names)
         self.conditional_insert_statement = SQL(
             insert + " WHERE NOT EXISTS (SELECT 1 FROM {schema}.{table} "
             "WHERE originator_id = ANY(%b::{id_type}[])) RETURNING notification_id"
@@ -83,6 +91,14 @@ class PostgresRecorder(PostgresApplicationRecorder):
                 )
                 for row in curs.fetchall()
             ]
+
+    def position_of(self, originator_id: UUID, version: int) -> int | None:
+        """The notification id (log position) of one stored event; None if there is none."""
+        key = str(originator_id) if self._text_ids else originator_id
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.position_statement, (key, version))
+            row = curs.fetchone()
+            return None if row is None else row["notification_id"]
 
     def _ids(self, ids: Sequence[UUID | str]) -> list:
         return [str(i) for i in ids] if self._text_ids else list(ids)
@@ -146,6 +162,15 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
                     for row in c.fetchall()
                 ]
         return events
+
+    def position_of(self, originator_id: UUID, version: int) -> int | None:
+        """The notification id (log position) of one stored event; None if there is none."""
+        key = originator_id.hex if isinstance(originator_id, UUID) else originator_id
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT rowid FROM {self.events_table_name} "
+                      "WHERE originator_id = ? AND originator_version = ?", (key, version))
+            row = c.fetchone()
+            return None if row is None else row[0]
 
     def _insert_events(
         self,

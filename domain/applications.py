@@ -102,6 +102,7 @@ class Application(Aggregate):
             app.evaluation = None
             app.decision = None
             app.closed_at = None
+            app.closed_version = None
 
     class Resubmitted(Event):
         TOPIC = "towns:Application.Resubmitted"
@@ -117,6 +118,7 @@ class Application(Aggregate):
 
         def evolve(self, app: Application) -> None:
             app.closed_at = self.timestamp
+            app.closed_version = self.originator_version
 
     class Returned(Event):
         TOPIC = "towns:Application.Returned"
@@ -145,6 +147,7 @@ class Application(Aggregate):
 
         def evolve(self, app: Application) -> None:
             app.closed_at = self.timestamp
+            app.closed_version = self.originator_version
 
     class MaterialsReceived(Event):
         TOPIC = "towns:Application.MaterialsReceived"

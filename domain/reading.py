@@ -68,7 +68,22 @@ class Reading:
             checked_at = None
         if as_of is not None and as_of < call.check_due_at:
             checked_at = None
+        before = self._closed_before_check(app, call) if checked_at is not None else None
+        if before is not None:
+            return deadline.outcome(app.status, app.lapse, app.reinstated, before, True)
         return deadline.outcome_of(app, checked_at)
+
+    def _closed_before_check(self, app: Application, call) -> bool | None:
+        """Whether the close came before the check in the log, as the check saw it (and the
+        read models fold it): a close created before the check but committed after it was not
+        seen by it. None where the store cannot tell (then the record times decide)."""
+        closed_version = getattr(app, "closed_version", None)  # None in snapshots before it
+        position_of = getattr(self.recorder, "position_of", None)
+        if closed_version is None or position_of is None:
+            return None
+        closed = position_of(app.id, closed_version)
+        ran = position_of(deadline.deadline_check_id(call.id, call.cutoff), 1)
+        return None if closed is None or ran is None else closed < ran
 
     def replay(
         self,

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from adapters.bootstrap import build_towns
 from domain import errors
 from tests.desk import Desk
 from tests.factories import CALL, at, envelope, indicators
@@ -306,6 +307,34 @@ def test_a_submission_recorded_while_the_candidates_are_chosen_is_still_checked(
                                candidates, since)
     assert (run.checked, sorted(run.lapsed)) == (2, ["SD-2017-001", "SD-2017-002"])
     assert towns.application(CALL, "SD-2017-002").status == "lapsed"
+
+
+def test_a_close_committed_after_the_check_it_was_created_before_keeps_the_checks_outcome(
+    desk, config, store_url
+):
+    """The check saw the application open: its outcome is the check's, as the read models
+    (log order) say, though the withdrawal's record time is earlier than the check's."""
+    towns = desk.towns
+    desk.to_recommended(submitted_at=at(5), verified_at=at(8), recommended_at=at(12))
+    desk.province("materials.received", occurred_at=at(20))
+    other = build_towns(config, store_url)  # another process runs the check meanwhile
+    save = towns._save
+
+    def save_after_the_check(work):
+        towns._save = save
+        other.check_deadline(CALL, datetime.fromisoformat("2017-04-01T00:00:00+08:00"))
+        save(work)
+
+    towns._save = save_after_the_check
+    try:
+        assert desk.applicant("application.withdrawn").status == "withdrawn"
+    finally:
+        towns._save = save
+        other.close()
+    app = towns.application(CALL, "SD-2017-001")
+    assert app.closed_at < towns.checked_at(towns.call(CALL))  # created first, committed after
+    assert towns.deadline_outcome(app).outcome == "on_time"
+    assert towns.replay(CALL, "SD-2017-001").deadline.outcome == "on_time"
 
 
 def test_the_deadline_check_loads_only_the_candidates_it_is_given(desk):
