@@ -10,6 +10,7 @@ track on a resubmission, its state, the call) are the service's, not this module
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -127,6 +128,9 @@ class ActorSchema(_Schema):
             raise ValidationError(f"required when the role is {data['role']}", "city")
 
 
+UNREADABLE_REF = re.compile(r"(?s)\.\.?\Z|.*/history\Z")
+
+
 class EnvelopeSchema(_Schema):
     message_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
     type = text(required=True)
@@ -137,19 +141,19 @@ class EnvelopeSchema(_Schema):
             "invalid_awareness": "needs an offset, such as +08:00",
         },
     )
-    application_ref = fields.String(
-        required=True,
-        validate=[
-            validate.Length(min=1, max=128),
-            # The ref is the rest of a reading's path: a last /history names the history, and
-            # browsers take . and .. for the path's own segments.
-            validate.Regexp(r"(?s)(?!\.\.?\Z)(?!.*/history\Z)",
-                            error="may not be . or .., nor end in /history"),
-        ],
-    )
+    application_ref = fields.String(required=True, validate=validate.Length(min=1, max=128))
     call_id = text(required=True)
     actor = fields.Nested(ActorSchema, required=True)
     payload = fields.Dict(required=True, error_messages={"invalid": "must be an object"})
+
+    @validates_schema
+    def _readable_ref(self, data: dict, **kwargs: Any) -> None:
+        """A new application's ref must be one a reading's path can name: the ref is the rest
+        of the path, a last /history names the history, and browsers take . and .. for the
+        path's own segments. Applications recorded before the rule keep their refs."""
+        ref = data.get("application_ref", "")
+        if data.get("type") == lifecycle.SUBMIT and UNREADABLE_REF.match(ref):
+            raise ValidationError("may not be . or .., nor end in /history", "application_ref")
 
 
 class FundingRatioSchema(_Schema):

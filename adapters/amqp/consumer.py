@@ -77,7 +77,8 @@ class Consumer:
         self._cancelled = False
         self._pending: list[Delivery] = []
         self._ready = 0  # how many of the pending deliveries, from the first, are prepared
-        self._last_sweep = 0.0
+        # The first sweep waits a while after start: what waits in the queue is delivered first.
+        self._last_sweep = time.monotonic()
 
     # -- life --------------------------------------------------------------------------------
 
@@ -119,8 +120,6 @@ class Consumer:
             log.info("consuming %s", t.QUEUE)
             # Dead letters of parked messages that the last connection failed to deliver.
             self._publish(connection, channel, list(self.inbound.unsent.values()))
-            # The first sweep waits a while: what waits in the queue is delivered first.
-            self._last_sweep = time.monotonic()
             while not self._stopping and not self._cancelled:
                 connection.process_data_events(time_limit=self._wait())
                 if self._batch_due():
@@ -184,10 +183,14 @@ class Consumer:
         return max(0.0, min(due, 0.2))
 
     def _sweep_due(self) -> bool:
-        """Parked messages are retried and expired every ``sweep_seconds``, but only once every
-        delivery received has been applied: one of them may be the predecessor a parked message
-        waits for (after a restart, a backlog that built up while the consumer was down)."""
-        return not self._pending and time.monotonic() - self._last_sweep >= self.sweep_seconds
+        """Parked messages are retried and expired every ``sweep_seconds``, once the deliveries
+        received before that came due have been applied: one of them may be the predecessor a
+        parked message waits for (after a restart, a backlog that built up while the consumer
+        was down). Deliveries that arrive later do not hold it back, so steady traffic does not."""
+        due = self._last_sweep + self.sweep_seconds
+        if time.monotonic() < due:
+            return False
+        return not self._pending or self._pending[0].received_at > due
 
     def _batch_due(self) -> bool:
         if not self._pending:

@@ -207,6 +207,8 @@ class Inbound:
         original had none; anything else is its own ``user_id``."""
         if self._header(delivery, t.REQUEUED_AT) is not None:
             return self._header(delivery, t.USER_ID)
+        if t.REQUEUED_AT in delivery.headers:
+            return None  # a re-drive by another user than this consumer's: no sender is believed
         return self._header(delivery, t.USER_ID) or delivery.user_id
 
     def _routing_key(self, delivery: Delivery) -> str:

@@ -5,13 +5,15 @@ the ``x-towns-*`` headers added), also when it was parked first or is re-driven 
 Not kept as they came: ``message_id`` (carried on its own, unchanged), ``user_id`` (RabbitMQ lets
 only the original user send it: it travels as ``x-towns-user-id``), ``delivery_mode`` (a dead
 letter is persistent), ``expiration`` (a dead letter never expires), and any ``x-towns-*``
-header (the service sets its own). A header value pika cannot send again (a float from another
-client's library) is left out rather than stop the letter.
+header (the service sets its own). A property or header value that could not be sent or
+recorded again (an integer beyond 64 bits, say) is left out rather than stop the letter. pika
+reads AMQP floats as integers: those are kept as pika read them.
 """
 
 from __future__ import annotations
 
 import base64
+import struct
 from typing import Any
 
 import pika
@@ -28,7 +30,8 @@ def kept_of(properties: Any, content_type: str | None = None, headers: dict | No
     ``content_type`` and ``headers`` as given)."""
     kept: dict[str, Any] = {}
     if properties is not None:
-        kept = {name: value for name in KEPT if (value := getattr(properties, name)) is not None}
+        kept = {name: value for name in KEPT
+                if (value := getattr(properties, name)) is not None and _property_sendable(name, value)}
         headers = properties.headers
     elif content_type is not None:
         kept["content_type"] = content_type
@@ -65,9 +68,21 @@ def letter_properties(message_id: str | None, kept: dict, service_headers: dict,
                                 headers=headers, **own)
 
 
+_UNSENDABLE = (UnsupportedAMQPFieldException, TypeError, ValueError, OverflowError, struct.error)
+
+
 def _sendable(value: Any) -> bool:
+    """Whether a header value can be recorded (a field table) and sent again."""
     try:
         data.encode_value([], value)
-    except (UnsupportedAMQPFieldException, TypeError, ValueError, OverflowError):
+    except _UNSENDABLE:
         return False
     return True
+
+
+def _property_sendable(name: str, value: Any) -> bool:
+    try:
+        pika.spec.BasicProperties(**{name: value}).encode()
+    except _UNSENDABLE:
+        return False
+    return _sendable(value)

@@ -168,6 +168,13 @@ def test_a_ref_no_path_could_name_is_refused(reads, ref):
     assert caught.value.details == {"application_ref": "may not be . or .., nor end in /history"}
 
 
+def test_the_ref_rule_leaves_applications_recorded_before_it_their_events(reads):
+    """Only a new application's ref is held to it: an envelope of a later event is not refused
+    for its ref (it meets unknown_application here, not schema_invalid)."""
+    with pytest.raises(errors.UnknownApplication):
+        reads.desk.city("application.city_verified", "SD/history")
+
+
 def test_credentials_are_checked_before_arguments(history):
     error_of(history.get("/api/v1/applications", None, limit=0), 401, "unauthenticated")
     error_of(history.get("/api/v1/applications", "operator", limit=0), 403, "forbidden")

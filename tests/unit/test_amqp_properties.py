@@ -48,3 +48,10 @@ def test_a_letter_is_persistent_never_expires_and_carries_the_services_headers()
 def test_without_pikas_properties_the_content_type_and_headers_given_are_kept():
     assert properties.kept_of(None, "application/json", {"trace": "x", t.USER_ID: "u"}) == {
         "content_type": "application/json", "headers": {"trace": "x"}}
+
+
+def test_a_property_or_header_beyond_what_can_be_sent_again_is_left_out():
+    kept = properties.kept_of(sent(timestamp=2**63, priority=300, headers={"big": 10**30, "ok": 1}))
+    assert "timestamp" not in kept and "priority" not in kept and kept["headers"] == {"ok": 1}
+    assert properties.decode(properties.encode(kept)) == kept
+    properties.letter_properties("m-1", kept, {}).encode()

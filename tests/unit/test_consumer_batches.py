@@ -93,14 +93,16 @@ def test_a_full_batch_is_due_at_once_and_a_partial_one_waits_for_its_timer():
     assert consumer._wait() == 0 and consumer._batch_due()
 
 
-def test_parked_messages_are_not_expired_while_deliveries_wait_to_be_applied():
+def test_parked_messages_are_not_expired_while_deliveries_received_before_wait():
     """After a restart the queue may hold the predecessor a parked message waits for: the sweep
-    comes once what was received has been applied."""
-    consumer = Consumer(FakeInbound([]), "amqp://unused", sweep_seconds=0.0)  # type: ignore[arg-type]
+    comes once what was received before it came due has been applied, but later arrivals (steady
+    traffic) do not hold it back."""
+    consumer = Consumer(FakeInbound([]), "amqp://unused", sweep_seconds=0.05)  # type: ignore[arg-type]
+    assert not consumer._sweep_due()  # not at once after start
     consumer._pending = deliveries(3)
-    assert not consumer._sweep_due()
+    time.sleep(0.06)
+    assert not consumer._sweep_due()  # received before it came due: they go first
     consumer._pending = []
     assert consumer._sweep_due()
-    consumer._last_sweep = time.monotonic()
-    consumer.sweep_seconds = 60
-    assert not consumer._sweep_due()
+    consumer._pending = [Delivery(body=b"{}", delivery_tag=9, received_at=time.monotonic())]
+    assert consumer._sweep_due()  # arrived after it came due: does not hold it back

@@ -288,6 +288,18 @@ def test_two_dead_letters_under_one_id_are_both_recorded(inbound):
     assert [r.attempts for r in inbound.records.dead_letters()] == [1, 1]
 
 
+def test_a_refused_message_with_properties_that_cannot_be_sent_again_is_still_dead_lettered(inbound):
+    import pika
+
+    refused = {**envelope("application.submitted", message_id="m-big"), "call_id": "GD-NOPE"}
+    base = delivery(refused, "shunde-applicant")
+    odd = pika.BasicProperties(message_id="m-big", timestamp=2**63, headers={"big": 10**30})
+    [letter] = inbound.apply([Delivery(base.body, base.message_id, base.user_id, base.routing_key,
+                                       {"big": 10**30}, "application/json", amqp=odd)])
+    assert letter.headers[t.ERROR] == "unknown_call" and "timestamp" not in letter.kept
+    letter.properties().encode()
+
+
 def test_a_parked_message_keeps_an_id_that_looks_like_a_hash(inbound):
     inbound.apply([city("application.city_verified", mid="sha256:abc")])
     [parked] = inbound.records.open_parked()
@@ -398,12 +410,15 @@ def test_a_message_dead_lettered_then_redriven_is_parked_again_with_a_new_window
     assert inbound.expire(now=requeued + timedelta(seconds=WINDOW - 1)) == []
 
 
-def test_only_the_service_user_may_restart_the_window(inbound):
+def test_a_redrive_header_from_another_user_than_the_service_names_no_sender(inbound):
+    """Only the service's own user re-drives: a message claiming to be a re-drive from any other
+    user (a re-drive run with other credentials, or a forged header) is nobody's, and its
+    window is not restarted."""
     forged = delivery(envelope("application.city_verified", message_id="m-f"), "shunde-city",
                       **{t.REQUEUED_AT: (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()})
-    inbound.apply([forged])
-    [parked] = inbound.records.open_parked()
-    assert parked.window_from == parked.first_seen
+    [letter] = inbound.apply([forged])
+    assert letter.headers[t.ERROR] == "unauthenticated" and t.USER_ID not in letter.headers
+    assert inbound.records.open_parked() == []
 
 
 def test_a_parked_record_from_before_redrive_windows_waits_from_its_first_sight(memory_towns):

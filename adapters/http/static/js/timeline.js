@@ -132,9 +132,16 @@ export function createTimeline(settings) {
       return;
     }
     const field = kind.value === "known_at" ? "recorded_at" : "occurred_at";
-    const latest = Math.max(...current.events.map((e) => Date.parse(e[field])));
+    const latest = Math.max(...current.events.map((e) => millisecondAtOrAfter(e[field])));
     if (offsetMinutes(offset.value) === null) offset.value = settings.default_offset || "+08:00";
     input.value = localAt(new Date(latest).toISOString(), offset.value, true);
+  }
+
+  /** An instant's millisecond, rounded up when it has finer digits (record times have
+   * microseconds): the point then still includes that event. */
+  function millisecondAtOrAfter(iso) {
+    const finer = /\.\d{3}(\d+)/.exec(iso);
+    return Date.parse(iso) + (finer && /[1-9]/.test(finer[1]) ? 1 : 0);
   }
 
   function pointInstant() {
