@@ -16,7 +16,7 @@ from adapters.ops import metrics
 from adapters.schemas import parse_envelope
 from domain.commands import Command, Outcome
 from domain.errors import DomainError, Malformed, Unauthenticated
-from domain.hashing import message_digest
+from domain.hashing import digest
 from domain.principals import Actor, Principal
 from domain.service import Towns
 
@@ -75,7 +75,7 @@ def checked_digest(value: Any) -> str:
     """The digest of a decoded message, or Malformed for what Python reads but JSON and UTF-8
     do not have: a number beyond a double (read as infinity), a lone surrogate escape."""
     try:
-        return message_digest(value)
+        return digest(value)
     except UnicodeEncodeError:
         raise Malformed(
             "the message is not UTF-8: it escapes a lone surrogate (\\ud800-\\udfff)"

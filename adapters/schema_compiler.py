@@ -167,9 +167,6 @@ def validator_check(validator: Any) -> Callable[[Any], bool]:
     if kind is validate.Equal:
         expected = validator.comparable
         return lambda v: v == expected
-    if kind is validate.Regexp:
-        match = validator.regex.match
-        return lambda v: match(v) is not None
     raise Unsupported(f"no compiled form of {kind.__name__}")
 
 

@@ -28,10 +28,10 @@ from adapters.schema_compiler import (
 from domain import indicators, lifecycle
 from domain.errors import Malformed, SchemaInvalid, UnknownType
 from domain.jurisdictions import CITY_CODES
-from domain.principals import APPLICANT, AUDITOR, CITY, OPERATOR, PROVINCE
+from domain.principals import LOCAL_ROLES, ROLES
 
 EVENT_TYPES: tuple[str, ...] = lifecycle.EVENT_TYPES
-ENVELOPE_ROLES: tuple[str, ...] = (APPLICANT, CITY, PROVINCE, AUDITOR, OPERATOR)
+ENVELOPE_ROLES: tuple[str, ...] = ROLES
 APPLICANT_KINDS: tuple[str, ...] = (
     "county_government",
     "town_government",
@@ -124,7 +124,7 @@ class ActorSchema(_Schema):
 
     @validates_schema
     def _city_for_local_roles(self, data: dict, **kwargs: Any) -> None:
-        if data.get("role") in (APPLICANT, CITY) and data.get("city") is None:
+        if data.get("role") in LOCAL_ROLES and data.get("city") is None:
             raise ValidationError(f"required when the role is {data['role']}", "city")
 
 

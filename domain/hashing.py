@@ -27,29 +27,18 @@ def _default(value: Any) -> Any:
 _CANONICAL = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default,
     check_circular=False,  # the values are parsed JSON and events: no cycles; same bytes
-)
+    allow_nan=False,  # JSON has no NaN or infinity: a ValueError, as is a lone surrogate's
+)                     # UnicodeEncodeError below
 
 
 def canonical(value: Any) -> bytes:
-    """The one byte encoding of a JSON-like value that hashes and digests are computed over."""
+    """The one byte encoding of a JSON value that hashes and digests are computed over; what
+    JSON and UTF-8 cannot hold (a number beyond a double, a lone surrogate) is a ValueError."""
     return _CANONICAL.encode(value).encode("utf-8")
 
 
 def digest(value: Any) -> str:
     return hashlib.sha256(canonical(value)).hexdigest()
-
-
-_STRICT = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default,
-    check_circular=False, allow_nan=False,
-)
-
-
-def message_digest(value: Any) -> str:
-    """``digest`` of a parsed message, which must be JSON: a number that overflowed to infinity
-    is a ValueError, a lone surrogate (not UTF-8) a UnicodeEncodeError. The same bytes as
-    ``canonical`` for every other value."""
-    return hashlib.sha256(_STRICT.encode(value).encode("utf-8")).hexdigest()
 
 
 def chain(previous: str, content: Any) -> str:

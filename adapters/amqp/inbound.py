@@ -292,9 +292,7 @@ class Inbound:
     def _dead_parked(self, app_id: UUID, parked: ParkedMessage, error: DomainError) -> DeadLetterOut:
         body = decode_body(parked.body, parked.body_encoding)
         message_id = parked.message_id
-        # Parked before properties were kept: its content type is what the ingest path parsed.
-        kept = properties.decode(parked.properties) if parked.properties is not None else {
-            "content_type": "application/json"}
+        kept = properties.decode(parked.properties)
         self.records.dead_letter(parked.key, message_id, error.code, error.message, body,
                                  parked.user_id, parked.routing_key, parked.first_seen,
                                  parked.properties)

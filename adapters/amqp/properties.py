@@ -52,6 +52,10 @@ def encode(kept: dict) -> str:
 
 
 def decode(text: str | None) -> dict:
+    """What ``encode`` wrote. None is a record from before properties were kept: its letters
+    went out as JSON, which is what they keep."""
+    if text is None:
+        return {"content_type": "application/json"}
     if not text:
         return {}
     table, _ = data.decode_table(base64.b64decode(text), 0)

@@ -138,9 +138,7 @@ def _publish(channel, letter: DeadLetter, service_user: str) -> None:
     }
     if letter.user_id:
         headers[t.USER_ID] = letter.user_id
-    # Recorded before properties were kept: its content type is what the ingest path parsed.
-    kept = (properties.decode(letter.properties) if letter.properties is not None
-            else {"content_type": "application/json"})
+    kept = properties.decode(letter.properties)
     channel.basic_publish(
         t.EXCHANGE,
         letter.routing_key,

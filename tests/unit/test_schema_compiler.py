@@ -172,11 +172,11 @@ class Keeps(Schema):
     name = fields.String()
 
 
-class Mailed(Schema):
+class Patterned(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    name = fields.String(validate=validate.Email())
+    name = fields.String(validate=validate.Regexp(r"^[a-z]+$"))
 
 
 class Floats(Schema):
@@ -186,7 +186,7 @@ class Floats(Schema):
     value = fields.Float()
 
 
-@pytest.mark.parametrize("schema", [Keeps(), Mailed(), Floats()], ids=type)
+@pytest.mark.parametrize("schema", [Keeps(), Patterned(), Floats()], ids=type)
 def test_a_schema_with_anything_unknown_to_the_compiler_always_defers(schema):
     load = compile_schema(schema)
     assert load({"name": "abc", "value": 1.0}) is None
@@ -199,12 +199,9 @@ def test_a_known_schema_checks_its_validators():
 
         count = fields.Integer(strict=True, validate=validate.Range(min=0, max=10, max_inclusive=False))
         kind = fields.String(validate=validate.OneOf(["a", "b"]))
-        code = fields.String(validate=validate.Regexp(r"[a-z]+\Z"))
 
     load = compile_schema(Bounded())
     assert load({"count": 9, "kind": "a", "other": 1}) == {"count": 9, "kind": "a"}
-    assert load({"code": "abc"}) == {"code": "abc"}
-    assert load({"code": "ab1"}) is None and load({"code": "1ab"}) is None
     assert load({"count": 10, "kind": "a"}) is None
     assert load({"count": True, "kind": "a"}) is None
     assert load({"count": 1, "kind": "c"}) is None
