@@ -187,7 +187,8 @@ def test_the_consumer_outlives_a_broker_restart(rabbit: Rabbit, store: Store, co
 
 
 def test_the_consumer_outlives_a_forced_connection_close(rabbit: Rabbit, store: Store, consumers):
-    stream = life_cycles("CC", 400)
+    # long enough that both closes (rabbitmqctl takes a second or two) land mid-stream
+    stream = life_cycles("CC", 1200)
     rabbit.publish_all(stream.messages)
     consumer = consumers.start(rabbit.url, store.url, TOWNS_BATCH_SIZE=5)
     # When an operator closes the consumer's connection, twice, while it is at work
