@@ -20,6 +20,7 @@ setup(
         "flask-smorest>=0.46,<0.48",
         "waitress>=3,<4",
         "prometheus_client>=0.20,<1",  # GET /metrics and TOWNS_METRICS_PORT
+        "cryptography>=42,<47",  # Ed25519 signatures of the audit log's tree heads
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "selenium>=4.20,<5", "pyyaml>=6,<7"],  # selenium: the web page

@@ -1,113 +1,127 @@
 """``towns audit verify`` (and ``GET /api/v1/audit/verify``): recompute both hash chains.
 
-``verify(towns, runner)`` first catches the audit projection up, then checks
-  * every application's own chain (each event's hash covers its content and the previous hash),
-    read from the event store, and that the audit trail recorded the same hashes;
-  * the chain over the whole log: every notification up to the audit projection's position, of
-    every topic, read raw from the store in pages of 1000, against ``audit_chain`` (a notification
-    whose stored bytes differ from those recorded, a missing or an extra row, a wrong link) and
-    ``audit_checkpoints``.
-It answers ``{"ok", "events_checked" (notifications of the log chain), "first_break", "breaks",
-"position", "applications_checked", "application_events_checked", "checkpoints_checked"}``; a
-break is ``{"chain" (application | log | application+log), "position", "topic", "call_id",
-"application_ref", "version", "reason"}`` with None where a field does not apply, and
-``first_break`` is the earliest in log order. Exporting lives in ``adapters.audit_export``.
+``verify(towns, runner)`` reads the head of the log first and checks every notification up to
+it, straight from the stored records, whether or not the audit trail has read them:
+  * every application's own chain (``adapters.audit_apps``): each event decoded from its bytes,
+    its hash over its content and the previous hash, and the hash the trail recorded;
+  * the chain over the whole log (``adapters.audit_log``): every notification of every topic
+    linked again, and compared with ``audit_chain`` and ``audit_checkpoints`` wherever the
+    trail recorded it. Records the trail has not recorded (it is behind, or set them aside)
+    are checked from their stored bytes alone and counted.
+It reads the views and the log and writes nothing, so it is right whether the audit view is at
+the head, behind, stalled or has skipped records, and it does not wait for the view's runner.
+
+It answers ``{"ok", "events_checked" (notifications linked), "first_break", "breaks",
+"head_at_start" (the last position when it began), "checked_to" (every record up to here was
+checked), "incomplete" (None, or why it stopped before ``head_at_start``: the store failed),
+"position" (how far the audit trail had read), "outside_trail" (records the trail did not vouch
+for: past it, set aside by it, or after the first break of its chain; checked from their bytes
+alone) and "outside_trail_positions" (the first of them), "chain_head" (the log's chain
+hash at ``checked_to``), "applications_checked", "application_events_checked",
+"checkpoints_checked"}``. ``ok`` is True only when every record up to ``head_at_start`` was
+checked and none is broken, False when one is, and None when the check stopped early without
+finding a break: it never says intact about a record it did not check. A break is ``{"chain"
+(application | log | application+log), "position", "topic", "call_id", "application_ref",
+"version", "reason"}`` with None where a field does not apply, and ``first_break`` is the
+earliest in log order. Exporting lives in ``adapters.audit_export``.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
 from typing import Any, TextIO
-from uuid import UUID
 
+import psycopg
+from eventsourcing.persistence import PersistenceError
+
+from adapters.audit_apps import ApplicationChains
 from adapters.audit_export import check_export, export, write_csv, write_json  # noqa: F401
-from adapters.audit_log import FIELDS, PAGE, breach, verify_log
-from domain.history import ChainBreak, first_break
+from adapters.audit_log import FIELDS, LogChain
+from adapters.evidence.verify import check as check_evidence
+from adapters.evidence.verify import from_env as evidence_from_env
+from adapters.evidence.verify import summary_lines
+from adapters.evidence.witnesses import Witnesses
 from domain.service import Towns
 from projections.audit import AuditTrail
 from projections.runner import ProjectionRunner
 
+PAGE = 1000
+STORE_ERRORS = (PersistenceError, psycopg.Error, sqlite3.Error)
 
-def verify(towns: Towns, runner: ProjectionRunner) -> dict[str, Any]:
-    runner.setup()
+
+def verify(towns: Towns, runner: ProjectionRunner,
+           evidence: tuple[Witnesses, dict] | None = None) -> dict[str, Any]:
+    """Checks every record of ``towns``' log up to its head as this call begins, against the
+    audit trail of ``runner``'s views where it has recorded them (see the module's doc), and
+    against the tree heads of the witnesses (``evidence``: the witnesses and the trusted keys;
+    None: this deployment's, ``adapters.evidence.verify.from_env``)."""
+    head = towns.recorder.max_notification_id() or 0  # first: what "everything" means here
     names = runner.projection(AuditTrail.name).live_names()
-    stalled = _catch_up(towns, runner)
-    with runner.store.transaction() as tx:
+    with runner.store.transaction(read_only=True) as tx:
         position = runner.store.position(tx, AuditTrail.name)
+        trail_to = min(position, head)  # the trail's rows up to here are all written
         apps = {a: (c, r) for a, c, r in tx.all(
-            f"SELECT app_id, call_id, application_ref FROM {names['audit_applications']} "
-            "ORDER BY position")}
-    breaks: list[dict] = []
-    checked, events = _applications(towns, runner, names, apps, breaks)
-    log_events, checkpoints = verify_log(towns, runner, names, apps, position, breaks)
-    if stalled:
-        breaks.append(breach("log", apps, *stalled))
+            f"SELECT app_id, call_id, application_ref FROM {names['audit_applications']}")}
+        marks = {p: (h, n) for p, h, n in tx.all(
+            f"SELECT position, chain_hash, events FROM {names['audit_checkpoints']} "
+            "WHERE position <= ?", (trail_to,))}
+    log, chains = LogChain(apps, marks), ApplicationChains(towns, apps)
+    checked_to, stopped = 0, None
+    try:
+        for end, page, rows, events in _windows(towns, runner, names, head, trail_to):
+            raw = {n.id: n for n in page}
+            for at in sorted(raw.keys() | rows.keys()):
+                if at not in raw:
+                    log.orphan(rows[at], events.get(at, (None, None))[:2])
+                    continue
+                vouched = log.record(raw[at], rows.get(at), at <= trail_to)
+                chains.record(raw[at], vouched, events.get(at))
+            checked_to = end
+    except STORE_ERRORS as error:
+        stopped = f"the store failed: {' '.join(str(error).split()) or type(error).__name__}"
+    else:
+        log.finish()
+    breaks = ([log.broken] if log.broken else []) + chains.breaks
     breaks.sort(key=lambda b: (b["position"] is None, b["position"] or 0))
-    return {"ok": not breaks, "events_checked": log_events, "first_break": _first(breaks),
-            "breaks": breaks, "position": position, "applications_checked": checked,
-            "application_events_checked": events, "checkpoints_checked": checkpoints}
+    witnessed = _witnessed(towns, runner, evidence, head)
+    ok = False if breaks or not witnessed["ok"] else None if stopped else True
+    return {"ok": ok, "events_checked": log.linked, "first_break": _first(breaks),
+            "breaks": breaks, "head_at_start": head, "checked_to": checked_to,
+            "incomplete": stopped, "position": position, "outside_trail": log.outside_count,
+            "outside_trail_positions": log.outside, "chain_head": log.head,
+            "applications_checked": chains.applications,
+            "application_events_checked": chains.events, "checkpoints_checked": log.checkpoints,
+            "evidence": witnessed}
 
 
-def _catch_up(towns: Towns, runner: ProjectionRunner) -> tuple | None:
-    """Projects as far as it can; None, or the notification it cannot get past and why (a
-    record that does not decode, or decodes to an event the trail cannot read)."""
-    batch = PAGE
-    while True:
-        try:
-            if not runner.run_once(AuditTrail.name, batch):
-                return None  # at the end of the log, or another runner holds the trail
-        except Exception as failure:
-            if batch > 1:
-                batch //= 2  # narrow down to the one notification that fails
-                continue
-            with runner.store.transaction() as tx:
-                position = runner.store.position(tx, AuditTrail.name)
-            after = towns.recorder.select_notifications(position, 1, inclusive_of_start=False)
-            if not after:
-                raise
-            culprit = after[0]
-            try:
-                towns.mapper.to_domain_event(culprit)
-            except Exception as error:  # noqa: BLE001 - an undecodable record is the break
-                return culprit, f"stored bytes cannot be decoded ({type(error).__name__}: {error})"
-            if isinstance(failure, (KeyError, TypeError, ValueError, AttributeError)):
-                return culprit, f"the audit trail cannot read it ({type(failure).__name__}: {failure})"
-            raise
+def _witnessed(towns: Towns, runner: ProjectionRunner, evidence: tuple | None,
+               head: int) -> dict[str, Any]:
+    """The log against the witnessed tree heads (``adapters.evidence.verify``)."""
+    witnesses, keys = evidence if evidence is not None else evidence_from_env()
+    return check_evidence(towns, runner.store, witnesses, keys, up_to=head).as_dict()
 
 
-def _applications(towns: Towns, runner: ProjectionRunner, names: dict, apps: dict,
-                  breaks: list) -> tuple[int, int]:
-    """Each application's own chain, as ``Towns.verify_application`` checks it."""
-    checked = events = 0
-    ids = [a for a, (call_id, _) in apps.items() if call_id in towns.calls]
-    for start in range(0, len(ids), PAGE // 5):
-        chunk = ids[start : start + PAGE // 5]
-        recorded: dict[str, dict[int, tuple]] = {a: {} for a in chunk}
-        with runner.store.transaction() as tx:
-            for app_id, version, position, digest in tx.all(
-                f"SELECT app_id, version, position, hash FROM {names['audit_events']} "
-                f"WHERE app_id IN ({', '.join('?' for _ in chunk)})", chunk):
-                recorded[app_id][version] = (position, digest)
-        for app_id in chunk:
-            stored = towns.stored_events(UUID(app_id))
-            checked, events = checked + 1, events + len(stored)
-            found = first_break(stored) or _against_trail(stored, recorded[app_id])
-            if found:
-                position = recorded[app_id].get(found.version, (None,))[0]
-                breaks.append(breach("application", apps, position, found.reason, app_id,
-                                     found.version))
-    return checked, events
-
-
-def _against_trail(stored: list, recorded: dict[int, tuple]) -> ChainBreak | None:
-    """Where the store and the trail's hashes differ, or the store lacks a recorded event."""
-    for event in stored:
-        row = recorded.get(event.originator_version)
-        if row is not None and row[1] != event.hash:
-            return ChainBreak(event.originator_version, "hash differs from the audit trail's")
-    missing = sorted(v for v in recorded if v > len(stored))
-    if missing:
-        return ChainBreak(missing[0], "recorded by the audit trail, missing from the store")
-    return None
+def _windows(towns: Towns, runner: ProjectionRunner, names: dict, head: int,
+             trail_to: int) -> Iterator[tuple[int, list, dict, dict]]:
+    """The log up to ``head`` in pages, each with the trail's ``audit_chain`` and
+    ``audit_events`` rows (up to ``trail_to``) over the same positions: (the page's last
+    position, its notifications, chain rows and event rows by position)."""
+    start = 0
+    while start < head:
+        page = towns.recorder.select_notifications(
+            start=start, limit=PAGE, stop=head, inclusive_of_start=False)
+        end = page[-1].id if len(page) == PAGE else head
+        span = (start, min(end, trail_to))
+        with runner.store.transaction(read_only=True) as tx:
+            rows = {r[0]: r for r in tx.all(
+                "SELECT position, seq, topic, state_sha256, chain_hash FROM "
+                f"{names['audit_chain']} WHERE position > ? AND position <= ?", span)}
+            events = {r[0]: r[1:] for r in tx.all(
+                f"SELECT position, app_id, version, hash FROM {names['audit_events']} "
+                "WHERE position > ? AND position <= ?", span)}
+        yield end, page, rows, events
+        start = end
 
 
 def _first(breaks: list[dict]) -> dict | None:
@@ -136,13 +150,26 @@ def describe(found: dict) -> str:
     return f"{where}: {found['reason']}"
 
 
+def verdict(result: dict) -> str:
+    """One line: intact up to where it checked, broken, or not verified past where it stopped."""
+    if result["ok"] is True:
+        return f"intact up to position {result['checked_to']}"
+    if result["ok"] is False:
+        return "BROKEN" if result["breaks"] else "BROKEN: the log differs from the witnessed tree"
+    return f"NOT VERIFIED past position {result['checked_to']}: {result['incomplete']}"
+
+
 def print_summary(result: dict, out: TextIO) -> None:
-    verdict = "intact" if result["ok"] else "BROKEN"
+    print(f"checked the log up to position {result['checked_to']} of {result['head_at_start']} "
+          f"(its head when the check began)", file=out)
     print(f"log hash chain: {result['events_checked']} notifications and "
           f"{result['checkpoints_checked']} checkpoints checked (audit trail at position "
-          f"{result['position']})", file=out)
+          f"{result['position']}; records it did not vouch for, checked from their stored "
+          f"bytes alone: {result['outside_trail']})", file=out)
     print(f"application hash chains: {result['applications_checked']} applications, "
           f"{result['application_events_checked']} events", file=out)
-    print(f"audit: {verdict}", file=out)
+    for line in summary_lines(result["evidence"]):
+        print(line, file=out)
+    print(f"audit: {verdict(result)}", file=out)
     for found in result["breaks"]:
         print(f"  {found['chain']} chain broken at {describe(found)}", file=out)

@@ -40,7 +40,8 @@ CONTENT = ("type", "topic", "application_id", "version", "recorded_at", "occurre
            "message_id", "data")
 COLUMNS = ("position", "application_ref", "application_id", "version", "type", "topic",
            "occurred_at", "recorded_at", "actor_role", "actor_id", "actor_organisation",
-           "actor_city", "actor", "message_id", "data", "originator_topic", "prev_hash", "hash")
+           "actor_city", "actor", "message_id", "data", "originator_topic", "prev_hash", "hash",
+           "leaf_index", "inclusion_proof")
 
 
 def export(towns: Towns, runner: ProjectionRunner, call_id: str) -> dict[str, Any]:
@@ -57,14 +58,19 @@ def export(towns: Towns, runner: ProjectionRunner, call_id: str) -> dict[str, An
         head = tx.one(f"SELECT position, chain_hash, seq FROM {names['audit_chain']} "
                       "ORDER BY position DESC LIMIT 1")
     stored: dict[str, dict] = {}
+    refs: dict[str, str] = {}
     events = []
     for position, app_id, ref, version in rows:
         if app_id not in stored:
             records = towns.recorder.select_events(UUID(app_id))
             stored[app_id] = {r.originator_version: r for r in records}
         record = stored[app_id].get(version)
-        events.append({"position": position, "application_id": app_id, "application_ref": ref,
-                       "version": version, **_event(towns, record)})
+        fields = _event(towns, record)
+        data = fields.get("data")
+        if version == 1 and isinstance(data, dict) and isinstance(data.get("application_ref"), str):
+            refs[app_id] = data["application_ref"]  # as submitted: the trail shows NUL as U+FFFD
+        events.append({"position": position, "application_id": app_id,
+                       "application_ref": refs.get(app_id, ref), "version": version, **fields})
     return {
         "call_id": call_id,
         "exported_at": datetime.now(timezone.utc).isoformat(),
@@ -134,8 +140,11 @@ def write_csv(export: dict, out: TextIO) -> None:
     writer.writerow(COLUMNS)
     for event in export["events"]:
         actor = event.get("actor") or {}
+        record = event.get("record") or {}
         row = {**event, "actor": _json(event.get("actor")), "data": _json(event.get("data")),
-               **{f"actor_{k}": actor.get(k, "") for k in ("role", "id", "organisation", "city")}}
+               **{f"actor_{k}": actor.get(k, "") for k in ("role", "id", "organisation", "city")},
+               "leaf_index": record.get("leaf_index", ""),
+               "inclusion_proof": " ".join(record.get("proof") or [])}
         writer.writerow([row.get(column, "") for column in COLUMNS])
     out.write(f"# {_marks(export)}\n")
 
@@ -145,6 +154,9 @@ def _marks(export: dict) -> str:
     parts = ["checkpoint " + (" ".join(f"{k}={v}" for k, v in mark.items()) if mark else "none"),
              "chain_head " + (" ".join(f"{k}={v}" for k, v in head.items()) if head else "none"),
              f"call_id={export['call_id']}", f"exported_at={export['exported_at']}"]
+    head = export.get("tree_head")
+    if head:
+        parts.append("tree_head " + " ".join(f"{k}={v}" for k, v in head.items()))
     return "; ".join(parts)
 
 

@@ -24,9 +24,15 @@ class DatabaseUrlError(ValueError):
 
 def store_settings(url: str) -> dict[str, str]:
     """Maps ``TOWNS_DATABASE_URL`` onto eventsourcing's persistence settings, with the
-    service's recorders (``adapters.recorders``: the library's rows, saved on condition)."""
+    service's recorders (``adapters.recorders``: the library's rows, saved on condition) and,
+    on PostgreSQL, pooled connections checked before use."""
     settings = library_settings(url)
     recorder = RECORDERS[settings["PERSISTENCE_MODULE"]]
+    if settings["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+        # Each pooled connection is checked as it is taken from the pool, so that the ones a
+        # restart of PostgreSQL dropped are replaced instead of failing a request; the
+        # service's recorder makes the check cheap (``adapters.recorders.loan_check``).
+        settings["POSTGRES_PRE_PING"] = "y"
     return {**settings, "APPLICATION_RECORDER_TOPIC": recorder}
 
 
@@ -137,14 +143,17 @@ def build_runtime(
     *,
     consume: bool | None = None,
     threads: int = 1,
+    process: str | None = None,
 ):
     """Everything a process needs to run the service with its workers: see ``adapters.runtime``.
 
     ``amqp_url`` None is the embedded default: an in-process broker, always consumed by a
     worker thread of this process. With RabbitMQ, this process consumes the actors' queues
-    only when ``consume`` is true (``towns worker``); the others only send.
+    only when ``consume`` is true (``towns worker``); the others only send. ``process`` names
+    the command starting: its configuration (and signing key) is recorded in the log when it
+    differs from the last one recorded (``adapters.evidence.actions``).
     """
     from adapters.runtime import build
 
     config = config or load_config()
-    return build(config, url or database_url(), amqp_url, consume, threads)
+    return build(config, url or database_url(), amqp_url, consume, threads, process)

@@ -1,12 +1,21 @@
 """What ``towns dead-letters list`` prints, and the JSON shape of a dead letter (CONTRACT.md §3:
 ``id``, ``message_id``, ``code``, ``detail``, ``first_seen``, ``attempts``, ``body`` with
-``body_encoding``; more fields are welcome)."""
+``body_encoding``; more fields are welcome).
+
+A body larger than any message the contract accepts is not stored: ``body`` and
+``body_encoding`` are null, ``body_length`` and ``body_sha256`` tell it (its copy on the
+dead-letter queue is whole). ``published`` says whether the broker confirmed the letter's
+current copy: null until it did (or for letters from before this was kept), false when it was
+given up (``publish_error`` says why): such a letter is only here, and a re-drive sends it from
+here. ``headers_dropped``: the copy went without the publisher's headers.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import datetime
+from itertools import chain, islice
 from typing import TextIO
 
 from domain.inbound import DeadLetter
@@ -27,40 +36,62 @@ def dead_letter_view(letter: DeadLetter) -> dict:
         "requeues": list(letter.requeues),
         "body": letter.body,
         "body_encoding": letter.body_encoding,
+        "body_length": getattr(letter, "body_length", None),
+        "body_sha256": getattr(letter, "body_sha256", None),
+        "published": getattr(letter, "published", None),
+        "publish_error": getattr(letter, "publish_error", None),
+        "headers_dropped": getattr(letter, "headers_dropped", False),
     }
 
 
-def print_json_lines(letters: Sequence[DeadLetter], out: TextIO, include_closed: bool = False) -> None:
+def print_json_lines(letters: Iterable[DeadLetter], out: TextIO, include_closed: bool = False) -> None:
     for letter in letters:
         print(json.dumps(dead_letter_view(letter), ensure_ascii=False), file=out)
 
 
-def print_table(letters: Sequence[DeadLetter], out: TextIO, include_closed: bool = False) -> None:
+def print_table(letters: Iterable[DeadLetter], out: TextIO, include_closed: bool = False) -> None:
+    """A table, printed as the letters are read; its columns are as wide as the first 500
+    letters need."""
     which = "dead letters" if include_closed else "open dead letters"
-    if not letters:
+    letters = iter(letters)
+    first = list(islice(letters, 500))
+    if not first:
         print(f"no {which}", file=out)
         return
-    rows = [
-        (
-            str(letter.id),
-            letter.message_id or "(none) " + letter.key[:19] + "…",
-            letter.code,
-            str(letter.attempts),
-            _instant(letter.first_seen),
-            *((("yes" if letter.open else "no"),) if include_closed else ()),
-            _redrives(letter),
-            letter.detail,
-        )
-        for letter in letters
-    ]
     header = ("ID", "MESSAGE_ID", "CODE", "ATTEMPTS", "FIRST_SEEN",
               *(("OPEN",) if include_closed else ()), "RE-DRIVEN", "DETAIL")
+    rows = [_row(letter, include_closed) for letter in first]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header[:-1])]
-    for row in (header, *rows):
+
+    def line(row: tuple[str, ...]) -> None:
         cells = [cell.ljust(width) for cell, width in zip(row, widths)]
         print("  ".join([*cells, row[-1]]).rstrip(), file=out)
-    still_open = sum(1 for letter in letters if letter.open)
-    print(f"{len(letters)} {which}" + (f", {still_open} open" if include_closed else ""), file=out)
+
+    line(header)
+    count = still_open = 0
+    for letter in chain(first, letters):
+        line(_row(letter, include_closed))
+        count += 1
+        still_open += letter.open
+    print(f"{count} {which}" + (f", {still_open} open" if include_closed else ""), file=out)
+
+
+def _row(letter: DeadLetter, include_closed: bool) -> tuple[str, ...]:
+    detail = letter.detail
+    if getattr(letter, "published", None) is False:
+        detail += f" [not on the queue: {letter.publish_error}]"
+    if letter.body is None:
+        detail += f" [body not stored: {letter.body_length} bytes, sha256 {letter.body_sha256}]"
+    return (
+        str(letter.id),
+        letter.message_id or "(none) " + letter.key[:19] + "…",
+        letter.code,
+        str(letter.attempts),
+        _instant(letter.first_seen),
+        *((("yes" if letter.open else "no"),) if include_closed else ()),
+        _redrives(letter),
+        detail,
+    )
 
 
 def _redrives(letter: DeadLetter) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.audit import describe, verify
+from adapters.evidence.verify import summary_lines
 from adapters.batch import DeadlineCheckRequest, Message, read_batch
 from adapters.config import Config
 from adapters.ingest import ingest
@@ -150,9 +151,17 @@ def _audit(runtime: Runtime, out: TextIO) -> None:
     chains = " ".join(found["chain"] for found in result["breaks"])
     print(f"\naudit: {result['applications_checked']} application hash chains over "
           f"{result['application_events_checked']} events: "
-          f"{'BROKEN' if 'application' in chains else 'intact'}", file=out)
+          f"{_verdict('application', chains, result)}", file=out)
     print(f"audit: the log's hash chain over {result['events_checked']} notifications up to "
-          f"position {result['position']}, {result['checkpoints_checked']} checkpoints: "
-          f"{'BROKEN' if 'log' in chains else 'intact'}", file=out)
+          f"position {result['checked_to']}, {result['checkpoints_checked']} checkpoints: "
+          f"{_verdict('log', chains, result)}", file=out)
     for found in result["breaks"]:
         print(f"  {found['chain']} chain broken at {describe(found)}", file=out)
+    for line in summary_lines(result["evidence"]):
+        print(f"audit: {line}", file=out)
+
+
+def _verdict(chain: str, chains: str, result: dict) -> str:
+    if chain in chains:
+        return "BROKEN"
+    return "intact" if result["ok"] is not None else f"NOT VERIFIED ({result['incomplete']})"

@@ -21,6 +21,7 @@ from domain.principals import Actor, Principal
 from domain.service import Towns
 
 MAX_MESSAGE_BYTES = 256 * 1024
+assert MAX_MESSAGE_BYTES == metrics.MAX_PARSED_BYTES
 
 HTTP_STATUS: dict[str, int] = {
     "malformed": 400,
@@ -39,7 +40,8 @@ HTTP_STATUS: dict[str, int] = {
 
 
 def decode(body: bytes) -> Any:
-    """The JSON value of a message body; Malformed when it is too large, not UTF-8 or not JSON."""
+    """The JSON value of a message body; Malformed when it is too large, not UTF-8, not JSON or
+    holds U+0000 in any string (CONTRACT.md §2: whatever else is wrong with it)."""
     if len(body) > MAX_MESSAGE_BYTES:
         raise Malformed(
             f"the message is {len(body)} bytes, over the limit of {MAX_MESSAGE_BYTES}",
@@ -50,7 +52,7 @@ def decode(body: bytes) -> Any:
     except UnicodeDecodeError as error:
         raise Malformed(f"the message is not UTF-8: {error.reason} at byte {error.start}") from None
     try:
-        return _DECODER.decode(text)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise Malformed("the message nests too deeply to be read") from None
     except json.JSONDecodeError as error:
@@ -61,6 +63,32 @@ def decode(body: bytes) -> Any:
         raise Malformed(
             f"the message has an integer of more than {sys.get_int_max_str_digits()} digits"
         ) from None
+    # A NUL can only come from the escape: JSON refuses raw control characters in its strings
+    # and anywhere else. The text test is all a valid message pays; the walk tells an escaped
+    # backslash followed by u0000 (no NUL) from the real thing.
+    if NUL_ESCAPE in text and _holds_nul(value):
+        raise Malformed("the message holds a NUL character (U+0000) in a string")
+    return value
+
+
+NUL_ESCAPE = "\\u0000"
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a string of a decoded JSON value, keys included, holds U+0000 (without recursion:
+    the value may nest as deep as the decoder allows)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\0" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _not_json(constant: str) -> NoReturn:

@@ -9,6 +9,7 @@ One runtime per process at a time: dramatiq has one global broker, the actors on
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ import dramatiq
 from dramatiq.common import dq_name
 
 from adapters.config import Config
+from adapters.evidence.actions import record_start
+from adapters.evidence.checkpoints import Cadence, Checkpoints, setup_heads
+from adapters.evidence.heads import Signer
+from adapters.evidence.witnesses import Witnesses
 from domain.service import Towns
 from projections import registry
 from projections.base import Projection
@@ -29,6 +34,7 @@ from workers.deadlines import DeadlineSchedule
 from workers.nudges import Nudger
 
 T = TypeVar("T")
+log = logging.getLogger("towns")
 STOP_TIMEOUT_MS = 30_000
 RACES = ("UniqueViolation", "DuplicateTable", "DuplicateObject")  # psycopg's, by name
 RACE_TEXTS = ("concurrently updated", "pg_type_typname_nsp_index")  # as eventsourcing wraps them
@@ -77,6 +83,12 @@ class Runtime:
             if not any(q.unfinished_tasks for q in queued):
                 return
 
+    def sign_head(self) -> None:
+        """A tree head over everything the audit view holds now, signed and witnessed."""
+        if self.installed.evidence is not None:
+            self.runner.catch_up("audit")
+            self.installed.evidence.sign_if_due(force=True)
+
     def close(self) -> None:
         """Stops the worker (messages in hand finish), sends a pending nudge, closes it all."""
         self.installed.stopping.set()
@@ -96,6 +108,7 @@ def build_runner(towns: Towns, url: str) -> ProjectionRunner:
     """The views' store and the runner of every projection, their tables created."""
     runner = ProjectionRunner(towns, ViewStore(url), projections())
     _setup(runner.setup)
+    _setup(lambda: setup_heads(runner.store))
     return runner
 
 
@@ -115,7 +128,7 @@ def _setup(create: Callable[[], T], attempts: int = 5) -> T:
 
 
 def build(config: Config, url: str, amqp_url: str | None, consume: bool | None,
-          threads: int) -> Runtime:
+          threads: int, process: str | None = None) -> Runtime:
     from adapters.bootstrap import build_towns
 
     broker = setup_broker(amqp_url)
@@ -127,7 +140,13 @@ def build(config: Config, url: str, amqp_url: str | None, consume: bool | None,
     store = runner.store
     schedule = DeadlineSchedule(store, actors.check_deadline.send)
     _setup(lambda: (failures.setup(store), schedule.setup(), schedule.plan(config.calls.values())))
-    installed = context.install(towns, runner, store, schedule)
+    evidence = Checkpoints(store, Signer.from_env(), Witnesses.from_env(amqp_url),
+                           Cadence.from_env())
+    if process is not None:
+        recorded = record_start(towns, config, evidence.signer, process)
+        if recorded:
+            log.info("%s: recorded in the log: %s", process, ", ".join(recorded))
+    installed = context.install(towns, runner, store, schedule, evidence)
     runtime = Runtime(towns, store, runner, broker, schedule, nudger, installed)
     if consume or (consume is None and runtime.embedded):
         runtime.worker = start_worker(broker, threads)

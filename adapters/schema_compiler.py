@@ -9,7 +9,8 @@ therefore stay marshmallow's, and the schemas stay the one declaration of the sh
 skips marshmallow's per-field machinery (error stores, getters, partial loading), which costs
 more than the checks themselves.
 
-Custom field classes can be taught with ``@compiles(FieldClass)``.
+Custom field classes can be taught with ``@compiles(FieldClass)``, custom validators with
+``@checks(ValidatorClass)``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Unsupported(Exception):
 
 
 _COMPILERS: dict[type, Callable[[fields.Field], Convert]] = {}
+_CHECKS: dict[type, Callable[[Any], Callable[[Any], bool]]] = {}
 
 
 def compiles(field_class: type) -> Callable:
@@ -41,6 +43,18 @@ def compiles(field_class: type) -> Callable:
 
     def register(compiler: Callable[[fields.Field], Convert]) -> Callable[[fields.Field], Convert]:
         _COMPILERS[field_class] = compiler
+        return compiler
+
+    return register
+
+
+def checks(validator_class: type) -> Callable:
+    """Registers the compiled form of one validator class (exactly that class): a function of
+    the validator giving a predicate that is true exactly where the validator passes. It gets
+    the value once the field has converted it (a ``str`` for a ``String``)."""
+
+    def register(compiler: Callable[[Any], Callable[[Any], bool]]) -> Callable:
+        _CHECKS[validator_class] = compiler
         return compiler
 
     return register
@@ -145,7 +159,11 @@ def validator_check(validator: Any) -> Callable[[Any], bool]:
         low, high, equal = validator.min, validator.max, validator.equal
         if equal is not None:
             return lambda v: len(v) == equal
-        return lambda v: (low is None or len(v) >= low) and (high is None or len(v) <= high)
+        if high is None:
+            return lambda v: low is None or len(v) >= low
+        if low is None:
+            return lambda v: len(v) <= high
+        return lambda v: low <= len(v) <= high
     if kind is validate.OneOf:
         choices = tuple(validator.choices)
         if not all(type(c) is str for c in choices):
@@ -167,6 +185,8 @@ def validator_check(validator: Any) -> Callable[[Any], bool]:
     if kind is validate.Equal:
         expected = validator.comparable
         return lambda v: v == expected
+    if kind in _CHECKS:
+        return _CHECKS[kind](validator)
     raise Unsupported(f"no compiled form of {kind.__name__}")
 
 

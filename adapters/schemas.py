@@ -5,6 +5,15 @@ an object (``malformed``), that the envelope has its shape (``schema_invalid``),
 known (``unknown_type``) and that the payload has the shape of its type (``schema_invalid``).
 Unknown fields are dropped at every level, never refused. Rules that need the application (its
 track on a resubmission, its state, the call) are the service's, not this module's.
+
+Every string and list is bounded: identifiers (``message_id``, ``application_ref``, ``call_id``,
+the actor's ``id``) hold 1-``ID_CHARS`` characters, no control character and no white space at
+either end (CONTRACT.md §2); names (``town_name``, the applicant's, a project's, a panel member's,
+the actor's ``organisation``, ``decision_ref``) at most ``NAME_CHARS``; free text (``reason``,
+``notes``, ``findings``) at most ``TEXT_CHARS``; ``panel``, ``waivers`` and
+``application_projects`` at most ``PANEL_MEMBERS``, ``len(CLAUSE_IDS)`` and ``PROJECTS`` items.
+``type`` needs no bound of its own: whatever is not in the table is ``unknown_type``, and what an
+error quotes of it is bounded (``domain.errors``).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from marshmallow.exceptions import SCHEMA
 
 from adapters.schema_compiler import (
     Defer,
+    checks,
     compile_schema,
     compiles,
     finite_number,
@@ -43,6 +53,15 @@ APPLICANT_KINDS: tuple[str, ...] = (
 )
 CLAUSE_IDS: tuple[str, ...] = tuple(f"{part}({n})" for part in (1, 2) for n in range(1, 8))
 """The guide's 14 clauses, ``1(1)`` … ``1(7)`` and ``2(1)`` … ``2(7)``: what a waiver may name."""
+
+ID_CHARS = 128
+"""An identifier's length, at most (CONTRACT.md §2)."""
+NAME_CHARS = 200
+"""A name's length, at most: a town, an organisation, a project, a panel member, a decision."""
+TEXT_CHARS = 10_000
+"""Free text's length, at most: a reason, notes, findings."""
+PANEL_MEMBERS = 50
+PROJECTS = 100
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,9 +94,45 @@ compiles(StrictBoolean)(lambda field: json_boolean)
 compiles(JsonNumber)(lambda field: finite_number)
 
 
-def text(**kwargs: Any) -> fields.String:
-    """A non-empty string."""
-    return fields.String(validate=validate.Length(min=1), **kwargs)
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+class Identifier(validate.Validator):
+    """No control character (U+0000-U+001F, U+007F) and no white space at either end."""
+
+    control = "must hold no control character (U+0000-U+001F, U+007F)"
+    padded = "must not begin or end with white space"
+
+    def __call__(self, value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValidationError(self.control)
+        if value != value.strip():
+            raise ValidationError(self.padded)
+        return value
+
+
+@checks(Identifier)
+def _identifier(validator: Identifier):
+    def plain(value: str) -> bool:
+        # isprintable() is False for every control character and every white space but " ",
+        # and strip(" ") gives back the very string when there is nothing to strip: two C calls
+        # answer for nearly every identifier; the rest take the exact test.
+        if value.isprintable():
+            return value.strip(" ") is value
+        return _CONTROL.search(value) is None and value == value.strip()
+
+    return plain
+
+
+def text(max_chars: int = NAME_CHARS, **kwargs: Any) -> fields.String:
+    """A non-empty string of at most ``max_chars`` characters."""
+    return fields.String(validate=validate.Length(min=1, max=max_chars), **kwargs)
+
+
+def identifier(**kwargs: Any) -> fields.String:
+    """1-``ID_CHARS`` characters, no control character, no white space at either end."""
+    kwargs.setdefault("metadata", {"description": Identifier.__doc__})
+    return fields.String(validate=[validate.Length(min=1, max=ID_CHARS), Identifier()], **kwargs)
 
 
 def one_of(choices: tuple[str, ...], **kwargs: Any) -> fields.String:
@@ -98,9 +153,9 @@ def must_be_true(**kwargs: Any) -> StrictBoolean:
     return StrictBoolean(validate=validate.Equal(True, error="must be true"), **kwargs)
 
 
-def optional_text() -> fields.String:
-    """A string that may be absent (then empty)."""
-    return fields.String(load_default="")
+def optional_text(max_chars: int = TEXT_CHARS) -> fields.String:
+    """A string of at most ``max_chars`` characters that may be absent (then empty)."""
+    return fields.String(load_default="", validate=validate.Length(max=max_chars))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,8 +173,8 @@ class _Schema(Schema):
 
 class ActorSchema(_Schema):
     role = one_of(ENVELOPE_ROLES, required=True)
-    id = text(required=True)
-    organisation = optional_text()
+    id = identifier(required=True)
+    organisation = optional_text(NAME_CHARS)
     city = one_of(CITY_CODES, allow_none=True, load_default=None)
 
     @validates_schema
@@ -132,8 +187,8 @@ UNREADABLE_REF = re.compile(r"(?s)\.\.?\Z|.*/history\Z")
 
 
 class EnvelopeSchema(_Schema):
-    message_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    type = text(required=True)
+    message_id = identifier(required=True)
+    type = fields.String(required=True, validate=validate.Length(min=1))  # see the module's doc
     occurred_at = fields.AwareDateTime(
         required=True,
         error_messages={
@@ -141,8 +196,8 @@ class EnvelopeSchema(_Schema):
             "invalid_awareness": "needs an offset, such as +08:00",
         },
     )
-    application_ref = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    call_id = text(required=True)
+    application_ref = identifier(required=True)
+    call_id = identifier(required=True)
     actor = fields.Nested(ActorSchema, required=True)
     payload = fields.Dict(required=True, error_messages={"invalid": "must be an object"})
 
@@ -174,7 +229,8 @@ _INDICATOR_FIELDS: dict[str, Callable[..., fields.Field]] = {
     "zone_defined": StrictBoolean,
     "planned_area_mu": amount,
     "core_area_mu": amount,
-    "application_projects": lambda **kw: fields.List(fields.Nested(ProjectSchema), **kw),
+    "application_projects": lambda **kw: fields.List(
+        fields.Nested(ProjectSchema), validate=validate.Length(max=PROJECTS), **kw),
     "plan_status": lambda **kw: one_of(indicators.PLAN_STATUS, **kw),
     "support_policies": StrictBoolean,
     "funding_ratio": lambda **kw: fields.Nested(FundingRatioSchema, **kw),
@@ -259,7 +315,7 @@ class CityAttestationSchema(_Schema):
 
 class WaiverSchema(_Schema):
     criterion = one_of(CLAUSE_IDS, required=True)
-    reason = text(required=True)
+    reason = text(TEXT_CHARS, required=True)
 
 
 class SubmittedSchema(_Schema):
@@ -279,7 +335,7 @@ class ResubmittedSchema(_Schema):
 class ReasonSchema(_Schema):
     """Withdrawn, returned, rejected."""
 
-    reason = text(required=True)
+    reason = text(TEXT_CHARS, required=True)
 
 
 class CityVerifiedSchema(_Schema):
@@ -301,9 +357,10 @@ class MaterialsReceivedSchema(_Schema):
 
 class EvaluatedSchema(_Schema):
     score = JsonNumber(required=True, validate=validate.Range(min=0, max=100))
-    panel = fields.List(text(), required=True)
+    panel = fields.List(text(), required=True, validate=validate.Length(max=PANEL_MEMBERS))
     findings = optional_text()
-    waivers = fields.List(fields.Nested(WaiverSchema), load_default=list)
+    waivers = fields.List(fields.Nested(WaiverSchema), load_default=list,
+                          validate=validate.Length(max=len(CLAUSE_IDS)))
 
 
 class ApprovedSchema(_Schema):

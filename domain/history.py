@@ -71,12 +71,21 @@ def first_break(events: Sequence[Application.Event | Exception]) -> ChainBreak |
         if isinstance(event, Exception):
             return ChainBreak(position, f"event {position} cannot be decoded: {event}")
         try:
-            linked, intact = event.prev_hash == previous, event.computed_hash() == event.hash
+            reason = link_break(previous, event)
         except Exception as error:  # noqa: BLE001 - a record that decodes to a broken event
             return ChainBreak(position, f"event {position} is not a whole event: {error}")
-        if not linked:
-            return ChainBreak(event.originator_version, "link to the previous event does not match")
-        if not intact:
-            return ChainBreak(event.originator_version, "content does not match its hash")
+        if reason:
+            return ChainBreak(event.originator_version, reason)
         previous = event.hash
+    return None
+
+
+def link_break(previous: str, event: Application.Event) -> str | None:
+    """Why ``event`` does not follow ``previous`` (the hash of the event before it, ``GENESIS``
+    for the first) or does not match its own content; None if it holds. Raises what computing
+    the hash of a broken event raises."""
+    if event.prev_hash != previous:
+        return "link to the previous event does not match"
+    if event.computed_hash() != event.hash:
+        return "content does not match its hash"
     return None

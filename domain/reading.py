@@ -26,6 +26,15 @@ class Replay:
 
 
 
+def never_submitted(call_id: str, ref: str) -> UnknownApplication:
+    """The refusal of a reading of an application that does not exist: also the answer for one
+    outside the reader's reach (CONTRACT.md §3), which must not be told apart from it."""
+    return UnknownApplication(
+        f"application {ref!r} has never been submitted to {call_id}",
+        {"application_ref": ref, "call_id": call_id},
+    )
+
+
 class Reading:
     """Needs the application service's ``call``, ``checked_at``, ``repository``, ``recorder``
     and ``mapper``."""
@@ -97,10 +106,7 @@ class Reading:
         self.call(call_id)
         stored = self.stored_events(application_id(call_id, ref))
         if not stored:
-            raise UnknownApplication(
-                f"application {ref!r} has never been submitted to {call_id}",
-                {"application_ref": ref, "call_id": call_id},
-            )
+            raise never_submitted(call_id, ref)
         chain_break = first_break(stored)
         events = [e for e in stored if not isinstance(e, Exception)]
         applied = select(events, as_of, known_at, version)
@@ -116,17 +122,18 @@ class Reading:
 
     def stored_events(self, aggregate_id: UUID) -> list[Application.Event | Exception]:
         """Every stored event, decoded; a record that cannot be decoded stands as its error."""
-        decoded: list[Application.Event | Exception] = []
-        for record in self.recorder.select_events(aggregate_id):
-            try:
-                event = self.mapper.to_domain_event(record)
-                # Decoding forgives some bytes (a date's separator, an offset's sign); encoding
-                # the event again must give back exactly what is stored.
-                if self.mapper.to_stored_event(event).state != record.state:
-                    raise ValueError("the stored bytes are not the event's own encoding")
-                decoded.append(event)
-            except Exception as error:  # noqa: BLE001 - any changed byte is a break
-                decoded.append(error)
-        return decoded
+        return [self.decode_stored(record) for record in self.recorder.select_events(aggregate_id)]
+
+    def decode_stored(self, record: Any) -> Any:
+        """One stored record (an event or a notification) decoded, or the error that says why
+        it cannot be: encoding the event again must give back exactly the stored bytes."""
+        try:
+            event = self.mapper.to_domain_event(record)
+            # Decoding forgives some bytes (a date's separator, an offset's sign).
+            if self.mapper.to_stored_event(event).state != record.state:
+                raise ValueError("the stored bytes are not the event's own encoding")
+            return event
+        except Exception as error:  # noqa: BLE001 - any changed byte is a break
+            return error
 
 

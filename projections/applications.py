@@ -16,7 +16,7 @@ from domain import lifecycle as lc
 from domain.applications import Application
 from domain.deadline import DeadlineCheck
 from domain.jurisdictions import region_of
-from projections.base import Projection, Recorded, next_standing, parse
+from projections.base import Projection, Recorded, displayed, next_standing, parse
 from projections.store import Tx
 
 TOPICS = tuple(cls.TOPIC for cls in (
@@ -241,9 +241,26 @@ class ApplicationRows(Projection):
         """Rows that exist are upserted; rows first made in this batch are only inserted."""
         columns = (*self.columns, "state")
         cells = itemgetter(*("deadline_detail" if c == "detail" else c for c in self.columns))
-        dumps = json.dumps
-        tx.upsert_many(table, columns, "app_id", [(*cells(s), dumps(s)) for s in stored])
-        tx.insert_many(table, columns, [(*cells(s), dumps(s)) for s in new])
+        texts = [i for i, c in enumerate(self.columns) if c in UPSTREAM_TEXT]
+        tx.upsert_many(table, columns, "app_id", [_row(cells, texts, s) for s in stored])
+        tx.insert_many(table, columns, [_row(cells, texts, s) for s in new])
+
+
+UPSTREAM_TEXT = frozenset({"application_ref", "town_name"})
+"""The columns whose text comes from upstream as it was sent; the others hold values the
+service checked against its own lists (call, city, track) or made itself."""
+
+
+def _row(cells: itemgetter, texts: list[int], state: dict) -> tuple:
+    """A row of the state's columns and the state as JSON (a NUL written as the escape
+    ``\\u0000``: the JSON keeps every value as it was). PostgreSQL's text cannot hold NUL: where
+    upstream text holds one, the columns show U+FFFD in its place."""
+    row = cells(state)
+    for i in texts:
+        if "\x00" in row[i]:
+            return (*(displayed(c) for c in row), json.dumps(state))
+    return (*row, json.dumps(state))
+
 
 
 _CHECKS = """CREATE TABLE IF NOT EXISTS {name} (

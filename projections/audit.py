@@ -10,7 +10,11 @@ notification order::
                         + sha256(stored state bytes))         starting from GENESIS
 
 and ``audit_checkpoints`` records the chain every ``CHECKPOINT_EVERY`` notifications. Rows are
-derived from the log alone (times are the events' own), so a rebuild gives the same rows.
+derived from the log alone (times are the events' own), so a rebuild gives the same rows. Text
+columns show a NUL of the event (which PostgreSQL's text cannot hold) as U+FFFD: the chains
+cover the stored bytes and the events' own hashes, never these columns, so they verify all the
+same. (Upstream text reaches these columns in the call and ref of a submission, the message
+id and the actor; the rest is the service's own.)
 ``adapters.audit.verify`` recomputes both chains from the raw log and compares.
 """
 
@@ -23,7 +27,8 @@ from typing import Any
 
 from domain.applications import EVENT_CLASSES, Application
 from domain.hashing import GENESIS
-from projections.base import Projection, Recorded, parse
+from projections.base import Projection, Recorded, displayed, parse
+from projections.merkle import NODES_DDL, Frontier, StoredTree, record_leaf
 from projections.store import Tx
 
 CHECKPOINT_EVERY = 1000
@@ -63,22 +68,28 @@ class AuditTrail(Projection):
             position BIGINT NOT NULL)""",
         "audit_chain": """CREATE TABLE IF NOT EXISTS {name} (
             position BIGINT PRIMARY KEY, seq BIGINT NOT NULL, topic TEXT NOT NULL,
-            state_sha256 TEXT NOT NULL, chain_hash TEXT NOT NULL)""",
+            state_sha256 TEXT NOT NULL, chain_hash TEXT NOT NULL, leaf TEXT)""",
+        "audit_merkle": NODES_DDL,
         "audit_checkpoints": """CREATE TABLE IF NOT EXISTS {name} (
             position BIGINT PRIMARY KEY, chain_hash TEXT NOT NULL, events BIGINT NOT NULL,
             recorded_at TEXT NOT NULL)""",
     }
-    indexes = {"audit_events": ["call_id, position", "app_id, version"]}
+    indexes = {"audit_events": ["call_id, position", "app_id, version"],
+               "audit_chain": ["seq"]}
 
     decodes = False  # the rows come straight from the stored JSON
+
+    def __init__(self) -> None:
+        self._frontiers: dict[str, Frontier] = {}
 
     def apply(self, tx: Tx, names: dict[str, str], batch: Sequence[Recorded]) -> None:
         head = tx.one(f"SELECT seq, chain_hash FROM {names['audit_chain']} "
                       "ORDER BY position DESC LIMIT 1")
         seq, previous = head if head else (0, GENESIS)
+        frontier = self._frontier(tx, names, seq)
         ids = {r.originator_id: str(r.originator_id) for r in batch if r.topic in TYPES}
         apps = self._applications(tx, names["audit_applications"], batch, ids)
-        new_apps, links, checkpoints = [], [], []
+        new_apps, links, checkpoints, nodes = [], [], [], []
         sha256, every = hashlib.sha256, CHECKPOINT_EVERY
         # The events' rows go to the server as they are made (the JSON is read meanwhile).
         with tx.inserter(names["audit_events"], EVENT_COLUMNS) as insert:
@@ -90,24 +101,44 @@ class AuditTrail(Projection):
                     doc = parse(recorded.state)
                     if kind == SUBMITTED:
                         data = doc["data"]
-                        apps[app_id] = (data["call_id"], data["application_ref"])
+                        apps[app_id] = (displayed(data["call_id"]),
+                                        displayed(data["application_ref"]))
                         new_apps.append((app_id, *apps[app_id], position))
                     call_id, ref = apps.get(app_id, ("", ""))  # no submission: verify names it
+                    actor, message_id = actor_text(doc["actor"]), doc["message_id"]
+                    if "\x00" in actor or (type(message_id) is str and "\x00" in message_id):
+                        actor, message_id = displayed(actor), displayed(message_id)
                     insert((position, app_id, call_id, ref, recorded.originator_version, kind,
-                            actor_text(doc["actor"]), doc["message_id"],
-                            doc["occurred_at"]["_data_"], doc["timestamp"]["_data_"],
-                            doc["hash"], doc["prev_hash"]))
+                            actor, message_id, doc["occurred_at"]["_data_"],
+                            doc["timestamp"]["_data_"], doc["hash"], doc["prev_hash"]))
                 sha = sha256(recorded.state).hexdigest()  # state_digest
                 seq, previous = seq + 1, log_link(previous, position, topic, sha)
-                links.append((position, seq, topic, sha, previous))
+                leaf = record_leaf(position, topic, recorded.originator_id,
+                                   recorded.originator_version, sha)
+                nodes += frontier.append(leaf)
+                links.append((position, seq, topic, sha, previous, leaf.hex()))
                 if seq % every == 0:
                     checkpoints.append((position, previous, seq, recorded_at(recorded)))
         tx.insert_many(names["audit_applications"],
                        ("app_id", "call_id", "application_ref", "position"), new_apps)
         tx.insert_many(names["audit_chain"],
-                       ("position", "seq", "topic", "state_sha256", "chain_hash"), links)
+                       ("position", "seq", "topic", "state_sha256", "chain_hash", "leaf"), links)
+        tx.insert_many(names["audit_merkle"], ("level", "idx", "hash"),
+                       [(level, index, node.hex()) for level, index, node in nodes])
+        self._frontiers[names["audit_chain"]] = frontier
         tx.insert_many(names["audit_checkpoints"],
                        ("position", "chain_hash", "events", "recorded_at"), checkpoints)
+
+    def switched(self) -> None:
+        self._frontiers.clear()  # a rebuilt chain may differ at the same size (set-aside events)
+
+    def _frontier(self, tx: Tx, names: dict[str, str], size: int) -> Frontier:
+        """The tree's pending nodes after ``size`` leaves: kept from the last batch this
+        process applied (a copy: a batch rolled back leaves it as it was), else read."""
+        kept = self._frontiers.get(names["audit_chain"])
+        if kept is not None and kept.size == size:
+            return kept.copy()
+        return StoredTree(tx, names["audit_chain"], names["audit_merkle"]).frontier(size)
 
     def _applications(self, tx: Tx, table: str, batch: Sequence[Recorded],
                       ids: dict) -> dict[str, tuple]:

@@ -44,6 +44,13 @@ def data_of(recorded: Recorded) -> Any:
     return event.data if event is not None else parse(recorded.state)["data"]
 
 
+def displayed(value: Any) -> Any:
+    """A value for a view's text column: in a string, NUL (which PostgreSQL's text cannot
+    hold) as U+FFFD; nothing else changes. Views keep the faithful value in their JSON or, for
+    the audit trail, in the hashes of the stored bytes."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 class _NeedsData(Exception):
     pass
 
@@ -116,6 +123,10 @@ class Projection:
 
     def apply(self, tx: Tx, names: dict[str, str], batch: Sequence[Recorded]) -> None:
         raise NotImplementedError
+
+    def switched(self) -> None:
+        """A rebuild has just put other tables in place of the live ones (the runner calls it
+        at the switch): drop what is kept in memory between batches about the old ones."""
 
     def live_names(self) -> dict[str, str]:
         return {table: table for table in self.tables}

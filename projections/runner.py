@@ -2,6 +2,14 @@
 rows and its new position in one transaction, under a lock that admits one runner per
 projection, so duplicate nudges and several workers can neither double nor skip an event.
 
+An event the view cannot take never stops it. A batch that fails (any error but the store's
+own, ``store.unreachable``, which is raised for the worker to try again later) is rolled back
+and done again in a new transaction one event at a time, each inside a savepoint: an event that
+fails there is set aside (``projections.set_aside``: where it is and why), in the transaction
+that moves the position past it, and the rest are applied. The first try stays one transaction
+per batch without savepoints, as fast as before; only a batch that fails pays for the second
+pass. Rebuilds go the same way; set-aside events are tried again by ``retry``.
+
 Commit order equals notification order in the event store (eventsourcing locks the table on
 insert; its database functions, which would skip that lock, stay off), so reading on from the
 last position never misses an event committed later with a smaller id.
@@ -9,15 +17,24 @@ last position never misses an event committed later with a smaller id.
 
 from __future__ import annotations
 
+import copy
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
 
 from domain.service import Towns
+from projections import set_aside
 from projections.base import Projection, Recorded
 from projections.log import LogReader
-from projections.store import Tx, ViewStore
+from projections.set_aside import SetAside
+from projections.store import Tx, ViewStore, unreachable
+
+log = logging.getLogger("towns.projections")
 
 BATCH = 1000
 NEXT = "__next"
@@ -28,14 +45,39 @@ class Status:
     name: str
     position: int
     head: int
+    set_aside: int = 0  # events set aside and not taken since
 
     @property
     def lag(self) -> int:
         return max(0, self.head - self.position)
 
 
+@dataclass(frozen=True)
+class Retried:
+    """What ``ProjectionRunner.retry`` did for one projection: the positions it tried again,
+    those the view took (their records marked retried) and those still set aside."""
+
+    name: str
+    tried: list[int]
+    taken: list[int]
+    still: list[int]
+    rebuilt: bool
+
+
+class RebuildRefused(Exception):
+    """A rebuilt view disagrees with what vouches for the live one: it is not switched."""
+
+
 class Busy(Exception):
     """Another runner holds the projection."""
+
+
+class NotSetAside(KeyError):
+    """No open set-aside record at the position asked for."""
+
+
+class _Trial(Exception):
+    """Raised to undo a trial of set-aside events."""
 
 
 class ProjectionRunner:
@@ -44,9 +86,13 @@ class ProjectionRunner:
         self.store = store
         self.projections = {p.name: p for p in projections}
         self.log = LogReader(towns.recorder)
+        self.switch_checks: dict[str, Callable[[Tx, dict[str, str]], str | None]] = {}
+        """Per projection, what a rebuild asks before it switches (``rebuild``'s ``check``)."""
 
     def setup(self) -> None:
         self.store.ensure_positions()
+        with self.store.transaction() as tx:
+            tx.execute(set_aside.TABLE)
         for projection in self.projections.values():
             with self.store.transaction() as tx:
                 projection.create(tx, projection.live_names())
@@ -61,12 +107,10 @@ class ProjectionRunner:
     # -- catching up -------------------------------------------------------------------------
 
     def run_once(self, name: str, batch: int = BATCH) -> int | None:
-        """Projects the next batch; the number of events, or None when another runner holds it."""
+        """Projects the next batch; the number of events (set-aside ones included), or None
+        when another runner holds it."""
         projection = self.projection(name)
-        with self.store.transaction() as tx:
-            if not tx.try_lock(name):
-                return None
-            return self._advance(tx, projection, name, projection.live_names(), batch)
+        return self._step(projection, name, projection.live_names(), batch)
 
     def catch_up(self, name: str, batch: int = BATCH) -> int:
         """Projects until the end of the log; the number of events projected by this call."""
@@ -78,12 +122,27 @@ class ProjectionRunner:
     def catch_up_all(self) -> dict[str, int]:
         return {name: self.catch_up(name) for name in self.projections}
 
+    def _step(self, projection: Projection, key: str, names: dict, batch: int) -> int | None:
+        """The next batch in one transaction; if the view cannot take it, the batch again, one
+        event at a time (``_one_by_one``), in another."""
+        try:
+            with self.store.transaction() as tx:
+                if not tx.try_lock(key):
+                    return None
+                return self._advance(tx, projection, key, names, batch)
+        except Exception as error:
+            if unreachable(error):
+                raise
+        with self.store.transaction() as tx:
+            if not tx.try_lock(key):
+                return None
+            return self._one_by_one(tx, projection, key, names, batch)
+
     def _advance(self, tx: Tx, projection: Projection, key: str, names: dict, batch: int) -> int:
         position = self.store.position(tx, key)
         head = self.towns.recorder.max_notification_id() or 0
         mapper = self.towns.mapper
-        plain = mapper.compressor is None and mapper.cipher is None
-        if plain and not projection.decodes:
+        if self._plain(projection):
             recorded = self.log.after(position, batch, projection.topics)
         else:
             decode = mapper.to_domain_event
@@ -102,18 +161,75 @@ class ProjectionRunner:
         self.store.set_position(tx, key, recorded[-1].position, _now())
         return len(recorded)
 
+    def _one_by_one(self, tx: Tx, projection: Projection, key: str, names: dict,
+                    batch: int) -> int:
+        """The next batch an event at a time, each decoded and applied inside a savepoint;
+        one that fails is set aside. The position moves past all of them, in ``tx``."""
+        position = self.store.position(tx, key)
+        notes = self.log.after(position, batch, projection.topics)
+        for note in notes:
+            self._take(tx, projection, key, names, note)
+        if notes:
+            self.store.set_position(tx, key, notes[-1].position, _now())
+        return len(notes)
+
+    def _take(self, tx: Tx, projection: Projection, key: str, names: dict,
+              note: Recorded) -> None:
+        """Applies one event inside a savepoint, or sets it aside."""
+        try:
+            with tx.savepoint():
+                projection.apply(tx, names, [self._decoded(projection, note)])
+            return
+        except Exception as error:
+            if unreachable(error):
+                raise
+            reason = set_aside.reason_of(error)
+        set_aside.record(tx, key, note, reason, _now())
+        log.warning("%s set aside the event at log position %d (%s): %s", key, note.position,
+                    set_aside.storable(str(note.topic), set_aside.TEXT_CHARS), reason)
+
+    def _plain(self, projection: Projection) -> bool:
+        """Whether the projection reads the stored JSON as it is (no decoding)."""
+        mapper = self.towns.mapper
+        return mapper.compressor is None and mapper.cipher is None and not projection.decodes
+
+    def _decoded(self, projection: Projection, note: Recorded) -> Recorded:
+        """``note`` (read undecoded) as the projection reads it."""
+        if self._plain(projection):
+            return note
+        originator = note.originator_id
+        stored = StoredEvent(originator if isinstance(originator, UUID) else UUID(originator),
+                             note.originator_version, note.topic, note.state)
+        return note._replace(event=self.towns.mapper.to_domain_event(stored))
+
     # -- reading the state of things ---------------------------------------------------------
 
     def status(self) -> list[Status]:
         head = self.towns.recorder.max_notification_id() or 0
         with self.store.transaction() as tx:
-            return [Status(n, self.store.position(tx, n), head) for n in self.projections]
+            aside = set_aside.open_counts(tx)
+            return [Status(n, self.store.position(tx, n), head, aside.get(n, 0))
+                    for n in self.projections]
+
+    def set_aside(self, names: list[str] | tuple[str, ...] = (), open_only: bool = True,
+                  after: tuple[str, int] | None = None,
+                  limit: int | None = None) -> list[SetAside]:
+        """The events set aside (``projections.set_aside.listed``), by projection and position."""
+        for name in names:
+            self.projection(name)
+        with self.store.transaction(read_only=True) as tx:
+            return set_aside.listed(tx, names, open_only, after, limit)
 
     # -- rebuilding --------------------------------------------------------------------------
 
-    def rebuild(self, name: str, batch: int = BATCH, wait: float = 30.0) -> int:
+    def rebuild(self, name: str, batch: int = BATCH, wait: float = 30.0,
+                check: Callable[[Tx, dict[str, str]], str | None] | None = None) -> int:
         """Builds the projection from zero beside the live tables, then switches in one
-        transaction; reads go on from the live tables until the switch."""
+        transaction; reads go on from the live tables until the switch. What the rebuild sets
+        aside is recorded under ``NAME__next`` and becomes the live name's at the switch
+        (``projections.set_aside.adopt``). ``check(tx, beside)`` looks at the rebuilt tables
+        before the switch: a reason it answers refuses the switch (``RebuildRefused``), and the
+        live tables stay as they were (the audit view's tree against the witnessed heads)."""
         projection = self.projection(name)
         beside, key = projection.next_names(), name + NEXT
         with self.store.transaction() as tx:
@@ -121,20 +237,25 @@ class ProjectionRunner:
                 raise Busy(f"{name} is being rebuilt by another runner")
             projection.drop(tx, beside)
             projection.create(tx, beside)
+            set_aside.forget(tx, key)
             self.store.set_position(tx, key, 0, _now())
         while True:
-            with self.store.transaction() as tx:
-                if not tx.try_lock(key):
-                    raise Busy(f"{name} is being rebuilt by another runner")
-                if self._advance(tx, projection, key, beside, batch) == 0:
-                    break
+            count = self._step(projection, key, beside, batch)
+            if count is None:
+                raise Busy(f"{name} is being rebuilt by another runner")
+            if count == 0:
+                break
         deadline = time.monotonic() + wait
         while True:
             with self.store.transaction() as tx:
                 if tx.try_lock(name) and tx.try_lock(key):
-                    while self._advance(tx, projection, key, beside, batch):
+                    while self._advance_or_set_aside(tx, projection, key, beside, batch):
                         pass
                     position = self.store.position(tx, key)
+                    check = check or self.switch_checks.get(name)
+                    refused = check(tx, beside) if check is not None else None
+                    if refused:
+                        raise RebuildRefused(f"{name} was rebuilt but not switched: {refused}")
                     live = projection.live_names()
                     projection.drop(tx, live)
                     for table in projection.tables:
@@ -142,11 +263,88 @@ class ProjectionRunner:
                     _rename_indexes(tx, projection, beside, live)
                     self.store.set_position(tx, name, position, _now())
                     tx.execute("DELETE FROM projection_positions WHERE name = ?", (key,))
+                    set_aside.adopt(tx, key, name, _now())
+                    projection.switched()
                     return position
             if time.monotonic() > deadline:
                 raise Busy(f"{name} stayed busy for {wait:.0f}s; the rebuild did not switch")
             time.sleep(0.05)
 
+    def _advance_or_set_aside(self, tx: Tx, projection: Projection, key: str, names: dict,
+                              batch: int) -> int:
+        """``_advance`` inside a savepoint, else ``_one_by_one``, all in ``tx``: for the switch,
+        which must keep its locks."""
+        try:
+            with tx.savepoint():
+                return self._advance(tx, projection, key, names, batch)
+        except Exception as error:
+            if unreachable(error):
+                raise
+        return self._one_by_one(tx, projection, key, names, batch)
+
+    # -- trying set-aside events again -------------------------------------------------------
+
+    def retry(self, name: str, position: int | None = None) -> Retried:
+        """Tries the projection's open set-aside events again (only the one at ``position``
+        when given).
+
+        No view here can take an event out of order: the application rows and the pipeline
+        fold each application's events in log order (a standing, the last of a kind wins), and
+        the audit trail links every notification to the one before it. So an event that now
+        applies is not applied alone where it fell out: first each chosen event is tried alone,
+        in log order, on the live tables inside a savepoint that is always undone (a trial:
+        nothing of it stays). If none applies, each stays set aside with one attempt more and
+        its latest reason. If any applies, the view is rebuilt from zero (``rebuild``), every
+        event in log order; the records of the events the rebuilt view took are marked
+        retried, and the others (every open one of the view, tried again by the rebuild) stay
+        set aside with one attempt more. A trial that passes where the rebuild still fails
+        costs a rebuild, never a wrong row."""
+        projection = self.projection(name)
+        chosen = [r for r in self.set_aside([name]) if position is None or r.position == position]
+        if position is not None and not chosen:
+            raise NotSetAside(f"{name} has no event set aside at position {position}")
+        if not chosen:
+            return Retried(name, [], [], [], False)
+        with self.store.transaction() as tx:
+            if not tx.try_lock(name):
+                raise Busy(f"{name} is being projected by another runner; try again")
+            failed = self._trial(tx, projection, chosen)
+            if len(failed) == len(chosen):
+                for record in chosen:
+                    set_aside.failed_again(tx, name, record.position, failed[record.position])
+        tried = [r.position for r in chosen]
+        if len(failed) == len(chosen):
+            return Retried(name, tried, [], tried, False)
+        self.rebuild(name)
+        still = {r.position for r in self.set_aside([name])}
+        return Retried(name, tried, [p for p in tried if p not in still],
+                       [p for p in tried if p in still], True)
+
+    def _trial(self, tx: Tx, projection: Projection, chosen: list[SetAside]) -> dict[int, str]:
+        """Applies the chosen events one by one in log order (each taken builds on those before
+        it) and undoes it all; why each that failed did. A copy of the projection applies them,
+        so that nothing it keeps in memory outlives the trial."""
+        failed: dict[int, str] = {}
+        names = projection.live_names()
+        projection = copy.deepcopy(projection)
+        try:
+            with tx.savepoint():
+                for record in chosen:
+                    found = self.log.after(record.position - 1, 1)
+                    if not found or found[0].position != record.position:
+                        failed[record.position] = "the event is no longer in the log"
+                        continue
+                    try:
+                        with tx.savepoint():
+                            projection.apply(tx, names, [self._decoded(projection, found[0])])
+                    except Exception as error:
+                        if unreachable(error):
+                            raise
+                        failed[record.position] = set_aside.reason_of(error)
+                raise _Trial
+        except _Trial:
+            pass
+        return failed
 
 def _rename_indexes(tx: Tx, projection: Projection, beside: dict, live: dict) -> None:
     """Indexes keep their names through a table rename: give them the live names again."""

@@ -13,7 +13,7 @@ import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -33,6 +33,7 @@ class Tx:
         self.store = store
         self.connection = connection
         self._files: list[Any] = []
+        self._scratch: set[str] = set()  # scratch tables this transaction has filled
 
     @property
     def dialect(self) -> str:
@@ -94,6 +95,9 @@ class Tx:
             scratch = f"{table}__upsert"
             self.execute(f"CREATE TEMP TABLE IF NOT EXISTS {scratch} "
                          f"(LIKE {table}) ON COMMIT DELETE ROWS")
+            if scratch in self._scratch:  # a second upsert in one transaction: only its rows
+                self.execute(f"DELETE FROM {scratch}")
+            self._scratch.add(scratch)
             self.insert_many(scratch, columns, rows)
             self.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {scratch} "
                          f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
@@ -101,6 +105,23 @@ class Tx:
         marks = ", ".join("?" for _ in columns)
         self.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) "
                          f"ON CONFLICT ({key}) DO UPDATE SET {updates}", rows)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: what runs inside is undone when it raises (and the error
+        raised on), kept when it does not."""
+        if self.dialect == "postgres":
+            with self.connection.transaction():
+                yield
+            return
+        self.execute("SAVEPOINT towns_step")
+        try:
+            yield
+        except BaseException:
+            self.execute("ROLLBACK TO towns_step")
+            self.execute("RELEASE towns_step")
+            raise
+        self.execute("RELEASE towns_step")
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return list(self.execute(sql, params).fetchall())
@@ -128,6 +149,25 @@ class Tx:
         for lock in self._files:
             lock.close()  # closing releases the flock
         self._files.clear()
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the database could not be used (a lost connection, a locked,
+    missing or damaged file, a deadlock, a cancelled statement, a read-only standby, a table or
+    a right gone), rather than that some row could not be written: such a failure is the
+    store's, to be tried again later, never an event's. PostgreSQL's "program limit exceeded"
+    (class 54: a value too large for an index, say) is psycopg's OperationalError too, but the
+    row's doing."""
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+
+    errors = psycopg.errors
+    if isinstance(error, errors.ProgramLimitExceeded):
+        return False
+    return type(error) is sqlite3.DatabaseError or isinstance(error, (
+        PersistenceError, psycopg.OperationalError, psycopg.InterfaceError,
+        errors.ReadOnlySqlTransaction, errors.InsufficientPrivilege, errors.UndefinedTable,
+        errors.UndefinedColumn, sqlite3.OperationalError, OSError, MemoryError))
 
 
 class ViewStore:
@@ -171,27 +211,50 @@ class ViewStore:
             connection = self._local.connection = self._connect()
         return connection
 
+    def _begun(self, stack: ExitStack) -> Any:
+        """This thread's PostgreSQL connection, in a transaction begun on ``stack``. The BEGIN
+        checks the connection at no extra cost: one the server dropped (a restart, a terminated
+        backend) fails it, and is replaced by a new one, once; a server that cannot be reached
+        raises ``psycopg.OperationalError`` from connecting."""
+        import psycopg
+
+        connection = self._connection()
+        try:
+            stack.enter_context(connection.transaction())
+        except psycopg.OperationalError:
+            if not connection.broken:
+                raise
+            self._local.connection = None
+            connection.close()
+            connection = self._connection()
+            stack.enter_context(connection.transaction())
+        return connection
+
     @contextmanager
     def transaction(self, read_only: bool = False) -> Iterator[Tx]:
         """A transaction; ``read_only`` ones never wait behind a writer on SQLite."""
-        connection = self._connection()
-        tx = Tx(self, connection)
-        try:
-            if self.dialect == "sqlite":
-                connection.execute("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+        if self.dialect == "postgres":
+            with ExitStack() as stack:
+                connection = self._begun(stack)
+                tx = Tx(self, connection)
+                stack.callback(tx.release)
                 try:
                     yield tx
                 except BaseException:
-                    connection.execute("ROLLBACK")
+                    if connection.broken:  # the next transaction of this thread connects anew
+                        self._local.connection = None
                     raise
-                connection.execute("COMMIT")
-            else:
-                with connection.transaction():
-                    yield tx
-        except BaseException:
-            if self.dialect == "postgres" and connection.broken:
-                self._local.connection = None
-            raise
+            return
+        connection = self._connection()
+        tx = Tx(self, connection)
+        try:
+            connection.execute("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+            try:
+                yield tx
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
         finally:
             tx.release()
 

@@ -6,7 +6,9 @@ decorators below bind each actor to dramatiq's global broker when this module lo
 - ``project(name)``: one projection catches up with the log (for a minute at most, then the
   rest in a message of its own). The message is only a nudge: the projection reads from its
   tracked position and writes rows and position in one transaction, under a lock, so
-  duplicates, crashes and two workers at once neither double nor skip events.
+  duplicates, crashes and two workers at once neither double nor skip events. An event the
+  view cannot take is set aside by the runner and costs no retry; only the store being
+  unreachable fails the message (and dramatiq tries it again later).
 - ``project_all()``: a nudge for every projection (sent after each commit; duplicates are cheap).
 - ``check_deadline(call_id, cutoff)``: the call's deadline check, as of now (never earlier than
   the check is due); idempotent, so a repeat changes nothing.
@@ -20,13 +22,17 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timezone
+from uuid import UUID
 
 import dramatiq
 import dramatiq.broker
 
 from adapters.ops import metrics
 from domain.errors import UnknownCall
+from projections.applications import TYPES as APPLICATION_TOPICS
 from projections.applications import DeadlineReport, deadline_candidates
+from projections.audit import AuditTrail
+from projections.store import unreachable
 from workers import context
 from workers.broker import DEADLINES_QUEUE, PROJECTIONS_QUEUE
 
@@ -56,6 +62,8 @@ def project(name: str) -> None:
     while not runtime.stopping.is_set():
         # None: another runner holds the projection and catches up for us; 0: at the head.
         if not runtime.runner.run_once(name):
+            if name == AuditTrail.name:
+                sign_head(runtime)
             return
         if time.monotonic() > end:  # a long way behind: the rest in a message of its own
             project.send(name)
@@ -83,20 +91,57 @@ def check_deadline(call_id: str, cutoff: str) -> None:
     run = runtime.towns.check_deadline(call_id, max(now, call.check_due_at), candidates, since)
     metrics.deadline_checked(call_id, run.due)
     if run.due:
+        runtime.runner.catch_up(AuditTrail.name)  # the check's events under a head of its own
+        sign_head(runtime, force=True)
         runtime.schedule.done(call_id, cutoff, now)
         log.info("deadline check %s: %d checked, %d lapsed", call_id, run.checked, len(run.lapsed))
 
 
 def _candidates(runtime, call) -> tuple[list, int]:
-    """Those the deadline report shows short of the condition, and every application first
-    recorded after the report's position (which the report cannot know yet); and the log
-    position they are chosen at: one recorded after it is checked after the check."""
+    """Those the deadline report shows short of the condition, every application first
+    recorded after the report's position (which the report cannot know yet), and those with
+    an event the report set aside (whose row it cannot vouch for); and the log position they
+    are chosen at: one recorded after it is checked after the check."""
     since = runtime.towns.recorder.max_notification_id() or 0
     runtime.runner.catch_up(DeadlineReport.name)
     with runtime.store.transaction() as tx:
         position = runtime.store.position(tx, DeadlineReport.name)
         short = deadline_candidates(tx, call.id, call.cutoff)
-    return short + list(runtime.towns.application_ids(call.id, after=position)), since
+    late = list(runtime.towns.application_ids(call.id, after=position))
+    chosen = set(short) | set(late)
+    return short + late + [i for i in _set_aside(runtime, call) if i not in chosen], since
+
+
+def _set_aside(runtime, call) -> list[UUID]:
+    """The applications of ``call`` with an event the deadline report set aside."""
+    ids = sorted({r.originator_id for r in runtime.runner.set_aside([DeadlineReport.name])
+                  if r.topic in APPLICATION_TOPICS and r.originator_id})
+    found = []
+    for text in ids:
+        try:
+            app = runtime.towns.application_by_id(UUID(text))
+        except Exception as error:  # noqa: BLE001 - one unreadable application stops no check
+            if unreachable(error):
+                raise
+            log.warning("deadline check of %s: application %s cannot be read to check it: %s",
+                        call.id, text, error)
+            continue
+        if app is not None and app.call_id == call.id:
+            found.append(app.id)
+    return found
+
+
+def sign_head(runtime, force: bool = False) -> None:
+    """A signed tree head of the audit view's tree, when one is due (``force``: now); a
+    failure to sign stops nothing (the next catch-up tries again)."""
+    if runtime.evidence is None:
+        return
+    try:
+        runtime.evidence.sign_if_due(force)
+    except Exception as error:  # noqa: BLE001 - evidence must never stop the views
+        if unreachable(error):
+            raise
+        log.exception("no tree head could be made: %s", error)
 
 
 ACTORS = (project, project_all, check_deadline)

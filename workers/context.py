@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from domain.service import Towns
     from projections.runner import ProjectionRunner
     from projections.store import ViewStore
+    from adapters.evidence.checkpoints import Checkpoints
     from workers.deadlines import DeadlineSchedule
 
 
@@ -23,6 +24,8 @@ class Context:
     runner: ProjectionRunner
     store: ViewStore
     schedule: DeadlineSchedule
+    evidence: Checkpoints | None = None
+    """Signs and witnesses tree heads of the audit view's Merkle tree, where this process does."""
     stopping: threading.Event = field(default_factory=threading.Event)
     """Set when the process shuts down: long catch-ups stop between batches."""
 
@@ -35,11 +38,12 @@ class NotInstalled(RuntimeError):
 
 
 def install(
-    towns: Towns, runner: ProjectionRunner, store: ViewStore, schedule: DeadlineSchedule
+    towns: Towns, runner: ProjectionRunner, store: ViewStore, schedule: DeadlineSchedule,
+    evidence: Checkpoints | None = None,
 ) -> Context:
     """Makes these the actors' service, views and schedule in this process (replacing any)."""
     global _current
-    _current = Context(towns, runner, store, schedule)
+    _current = Context(towns, runner, store, schedule, evidence)
     return _current
 
 

@@ -4,12 +4,19 @@ One method per protocol step, as pika's robust-consumer examples have it. Delive
 gathered into batches (up to N messages or T milliseconds), applied in delivery order and saved
 in one transaction in a worker thread while this thread keeps the connection's heartbeats, then
 acknowledged with one ``multiple`` ack, after the batch's dead letters are confirmed by the
-broker. While the worker waits for its commit, this thread parses and checks the deliveries of
-the next batch (the worker does what is left as it decides). Nothing is acknowledged before it
-is stored, so a crash means redelivery, which the inbox markers make harmless. A lost
+broker and that is recorded. While the worker waits for its commit, this thread parses and checks
+the deliveries of the next batch (the worker does what is left as it decides). Nothing is
+acknowledged before it is stored, so a crash means redelivery, which the inbox markers make
+harmless, and the dead letters' records too: a letter confirmed once is not sent again. A lost
 connection, a broker restart or a consumer cancel is met by reconnecting with capped, jittered
 backoff and declaring the topology again. SIGTERM finishes the batch in hand, acknowledges it
 and exits 0.
+
+No message can stop the consumer twice the same way: when the broker refuses a dead letter, or
+closes the channel or the connection as it is sent, that is recorded on the letter before
+anything else; its next send goes bare (without the publisher's headers), and after that it is
+given up: acknowledged, recorded only, and counted (``Inbound.resend``). The broker itself
+dead-letters what expires in the queue (``dead_lettering``, set as the consumer starts).
 """
 
 from __future__ import annotations
@@ -24,10 +31,12 @@ from typing import Any
 
 import pika
 from eventsourcing.persistence import PersistenceError
-from pika.exceptions import AMQPError
+from pika.exceptions import (AMQPError, ChannelClosed, ConnectionClosedByBroker, NackError,
+                             UnroutableError)
 
-from adapters.amqp import topology as t
+from adapters.amqp import dead_lettering, topology as t
 from adapters.amqp.inbound import DeadLetterOut, Delivery, Inbound
+from adapters.amqp.store_watch import StoreWatch
 from adapters.ops import metrics
 
 log = logging.getLogger("towns.consume")
@@ -66,13 +75,17 @@ class Consumer:
         batch_size: int = BATCH_SIZE,
         batch_ms: int = 20,
         sweep_seconds: float = 1.0,
+        store_probe: Callable[[], None] | None = None,
     ) -> None:
+        """``store_probe`` raises when the store does not answer (``store_watch``): the log
+        then says what the consumer waits for."""
         self.inbound = inbound
         self.url = url
         self.batch_size = batch_size
         self.batch_seconds = batch_ms / 1000
         self.sweep_seconds = sweep_seconds
         self.backoff = Backoff()
+        self.store_watch = StoreWatch(store_probe)
         self._stopping = False
         self._cancelled = False
         self._pending: list[Delivery] = []
@@ -86,6 +99,7 @@ class Consumer:
         """Consumes until SIGTERM or SIGINT; returns the exit code."""
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        dead_lettering.ensure_policy(self.url)
         while not self._stopping:
             try:
                 self._session()
@@ -119,7 +133,7 @@ class Consumer:
             self.backoff.reset()
             log.info("consuming %s", t.QUEUE)
             # Dead letters of parked messages that the last connection failed to deliver.
-            self._publish(connection, channel, list(self.inbound.unsent.values()))
+            self._publish(connection, channel, self._in_background(connection, self.inbound.owed))
             while not self._stopping and not self._cancelled:
                 connection.process_data_events(time_limit=self._wait())
                 if self._batch_due():
@@ -222,18 +236,53 @@ class Consumer:
             self._publish(connection, channel, self._in_background(connection, self.inbound.expire))
 
     def _publish(self, connection: pika.BlockingConnection, channel, letters: list[DeadLetterOut]) -> None:
-        """Each dead letter is confirmed by the broker before anything is acknowledged, and
-        before the parked messages behind them are released."""
-        for letter in letters:
-            channel.basic_publish(
-                t.DEAD_EXCHANGE,
-                letter.routing_key,
-                letter.body,
-                letter.properties(),
-                mandatory=True,
-            )
-        if any(letter.parked_id for letter in letters):
-            self._in_background(connection, self.inbound.sent, letters)
+        """Each dead letter is confirmed by the broker, and that recorded in one write, before
+        anything is acknowledged and before the parked messages behind them are released. A
+        letter the broker refuses (nack, returned) is recorded so and sent again at once, as
+        ``Inbound.resend`` says (bare, then no more), after the topology is declared again (a
+        dead queue deleted meanwhile comes back). When the channel or the connection closes as a
+        letter is sent, that is recorded before the error goes on, so that the redelivery of its
+        message sends it otherwise."""
+        while letters:
+            confirmed: list[DeadLetterOut] = []
+            refused: list[tuple[DeadLetterOut, BaseException]] = []
+            for letter in letters:
+                try:
+                    channel.basic_publish(t.DEAD_EXCHANGE, letter.routing_key, letter.body,
+                                          letter.properties(), mandatory=True)
+                except (NackError, UnroutableError) as error:
+                    refused.append((letter, error))
+                except (AMQPError, OSError) as error:
+                    self._record_lost(confirmed, [*refused, (letter, error)])
+                    raise
+                else:
+                    confirmed.append(letter)
+            self._in_background(connection, self._record_sends, confirmed, refused)
+            if not refused:
+                return
+            t.declare(channel)
+            letters = self._in_background(connection, self.inbound.resend, [x for x, _ in refused])
+
+    def _record_sends(self, confirmed: list[DeadLetterOut],
+                      failed: list[tuple[DeadLetterOut, BaseException]]) -> None:
+        if confirmed:
+            self.inbound.sent(confirmed)
+        if failed:
+            for letter, error in failed:
+                metrics.dead_letter_not_confirmed(_kind(error))
+                log.warning("the broker did not take the dead letter of message_id %r: %s",
+                            letter.message_id, _reason(error))
+            self.inbound.not_sent([(letter, _reason(error)) for letter, error in failed])
+
+    def _record_lost(self, confirmed: list[DeadLetterOut],
+                     failed: list[tuple[DeadLetterOut, BaseException]]) -> None:
+        """What a channel or connection lost amid the dead letters leaves to know: recorded
+        here (the connection is gone, nothing to serve meanwhile); a store that fails too
+        only means that the redelivery sends them as before."""
+        try:
+            self._record_sends(confirmed, failed)
+        except Exception:  # noqa: BLE001 - the broker's error is the one to go on with
+            log.exception("could not record what became of the dead letters just sent")
 
     def _in_background(
         self,
@@ -242,10 +291,44 @@ class Consumer:
         *args: Any,
         meanwhile: threading.Event | None = None,
     ) -> Any:
+        """Runs ``work`` (on the store) in a thread while this thread services the connection
+        (``_serving``). When it fails because the store does not answer, waits for the store,
+        still serving the connection (the deliveries in hand stay unacknowledged, the broker
+        sees us alive), and runs it again: everything run here may be run twice."""
+        while True:
+            try:
+                return self._serving(connection, work, *args, meanwhile=meanwhile)
+            except PersistenceError:
+                if not self._waited_for_store(connection):
+                    raise
+
+    def _waited_for_store(self, connection: pika.BlockingConnection) -> bool:
+        """After the store failed: False when it answers (the failure is another, for the
+        caller to raise) or when stopping; else True once it answers again, the wait told in
+        the log (``StoreWatch.check``)."""
+        waited = False
+        while not self._stopping:
+            if self._serving(connection, self.store_watch.check, watch=False):
+                return waited
+            waited = True
+            end = time.monotonic() + self.store_watch.check_every
+            while not self._stopping and time.monotonic() < end:
+                connection.process_data_events(time_limit=min(0.2, max(0.0, end - time.monotonic())))
+        return False
+
+    def _serving(
+        self,
+        connection: pika.BlockingConnection,
+        work: Callable,
+        *args: Any,
+        meanwhile: threading.Event | None = None,
+        watch: bool = True,
+    ) -> Any:
         """Runs ``work`` in a thread while this thread services the connection (heartbeats,
         deliveries), so that a long commit never lets the broker think we are gone. Once
         ``meanwhile`` is set (the worker waits for its commit), this thread also prepares the
-        pending deliveries, a few at a time between looks at the connection."""
+        pending deliveries, a few at a time between looks at the connection. ``watch``: a long
+        wait asks whether the store answers (``StoreWatch.waiting``)."""
         done = threading.Event()
         box: dict[str, Any] = {}
 
@@ -260,6 +343,7 @@ class Consumer:
 
         worker = threading.Thread(target=target, name="towns-batch", daemon=True)
         worker.start()
+        started = time.monotonic()
         try:
             while not done.is_set():
                 waiting = self._ready < len(self._pending)
@@ -268,11 +352,38 @@ class Consumer:
                     connection.process_data_events(time_limit=0)
                 else:
                     connection.process_data_events(time_limit=0.05)
+                if watch:
+                    self.store_watch.waiting(started)
         finally:
             worker.join()  # never overlap two batches, even when the connection failed
+        if watch:
+            self.store_watch.over("error" not in box)
         if "error" in box:
             raise box["error"]
         return box["result"]
+
+
+def _kind(error: BaseException) -> str:
+    """The reason a send was not confirmed, as a metric's label (a bounded set)."""
+    if isinstance(error, NackError):
+        return "nacked"
+    if isinstance(error, UnroutableError):
+        return "returned"
+    if isinstance(error, ChannelClosed):
+        return "channel_closed"
+    return "connection_closed"
+
+
+def _reason(error: BaseException) -> str:
+    """The reason a send was not confirmed, as the letter's record says it."""
+    if isinstance(error, NackError):
+        return "nacked by the broker"
+    if isinstance(error, UnroutableError):
+        return f"returned by the broker: no queue bound to {t.DEAD_EXCHANGE} took it"
+    what = "channel" if isinstance(error, ChannelClosed) else "connection"
+    if isinstance(error, ChannelClosed | ConnectionClosedByBroker):
+        return f"the broker closed the {what} as it was sent: {error.reply_code} {error.reply_text}"
+    return f"the connection was lost as it was sent: {type(error).__name__}: {error}"
 
 
 def _wake(connection: pika.BlockingConnection) -> None:

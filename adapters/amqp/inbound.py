@@ -20,12 +20,13 @@ from eventsourcing.persistence import PersistenceError
 from adapters.amqp import properties
 from adapters.amqp import topology as t
 from adapters.config import Config
-from adapters.inbound_records import InboundRecords
+from adapters.inbound_records import Dispatch, InboundRecords
 from adapters.ingest import ingest, ingest_prepared, prepared
+from adapters.ops import metrics
 from domain.applications import application_id
 from domain.commands import Command, Outcome
-from domain.errors import DomainError
-from domain.inbound import EARLY_CODES, ParkedMessage, decode_body
+from domain.errors import DomainError, bounded_text
+from domain.inbound import EARLY_CODES, SENDS, ParkedMessage, Send, dead_letter_id, decode_body
 from domain.principals import Principal
 from domain.service import Towns
 
@@ -52,14 +53,17 @@ class Delivery:
     amqp: Any = None
     """pika's ``BasicProperties`` of the delivery: what its dead letter keeps (``properties``)."""
 
-    def kept(self) -> dict:
-        return properties.kept_of(self.amqp, self.content_type, self.headers)
+    def kept(self) -> tuple[dict, bool]:
+        """What its letter keeps of its properties, and whether the publisher's headers were
+        left off, too large to send again (``properties.letter_kept``)."""
+        return properties.letter_kept(self.amqp, self.content_type, self.headers)
 
 
 @dataclass(frozen=True)
 class DeadLetterOut:
     """A dead letter to publish: the original body, id and properties (``kept``), the reason
-    in the service's headers (``headers``)."""
+    in the service's headers (``headers``); ``send`` says which send of its record's copy it
+    is, and whether bare (without the publisher's headers)."""
 
     body: bytes
     message_id: str | None
@@ -67,9 +71,16 @@ class DeadLetterOut:
     kept: dict
     headers: dict
     parked_id: UUID | None = None  # the parked message it ends, released once the broker confirms
+    letter_id: UUID | None = None
+    send: Send | None = None
+    record: Any = field(default=None, compare=False, repr=False)
+    """The record (``DeadLetter``) as this process last saved it: spares a read when the
+    broker's confirmation is recorded."""
 
     def properties(self) -> Any:
-        return properties.letter_properties(self.message_id, self.kept, self.headers)
+        bare = self.send is not None and self.send.bare
+        kept = properties.without_headers(self.kept) if bare else self.kept
+        return properties.letter_properties(self.message_id, kept, self.headers)
 
 
 class Inbound:
@@ -135,6 +146,7 @@ class Inbound:
             results = [self._alone(d.body, p) for d, p in zip(deliveries, principals)]
         out: list[DeadLetterOut] = []
         changed: list[UUID] = []
+        seen: set[UUID] = set()  # letters of this batch: a message twice in it is sent once
         for delivery, result in zip(deliveries, results):
             if isinstance(result, Outcome):
                 self.applied += not result.duplicate
@@ -142,8 +154,8 @@ class Inbound:
                     changed.append(application_id(result.call_id, result.application_ref))
             elif result.code in EARLY_CODES:
                 self._park(delivery, result)
-            else:
-                out.append(self._dead(delivery, result))
+            elif (letter := self._dead(delivery, result, seen)) is not None:
+                out.append(letter)
         out.extend(self.retry(changed))
         return out
 
@@ -214,16 +226,45 @@ class Inbound:
     def _routing_key(self, delivery: Delivery) -> str:
         return self._header(delivery, t.ROUTING_KEY) or delivery.routing_key
 
-    def _dead(self, delivery: Delivery, error: DomainError) -> DeadLetterOut:
-        first_seen = self._first_seen(delivery)
-        kept = delivery.kept()
-        self.records.dead_letter(
-            self.records.key_of(delivery.message_id, delivery.body), delivery.message_id, error.code,
-            error.message, delivery.body, self._original_user(delivery),
-            self._routing_key(delivery), first_seen, properties.encode(kept),
+    def _dead(self, delivery: Delivery, error: DomainError, seen: set[UUID]) -> DeadLetterOut | None:
+        """Records the dead-lettering; the letter to send, if one is owed (``Dispatch``)."""
+        key = self.records.key_of(delivery.message_id, delivery.body)
+        if dead_letter_id(key) in seen:
+            return None
+        seen.add(dead_letter_id(key))
+        kept, too_large = delivery.kept()
+        dispatch = self.records.dead_letter(
+            key, delivery.message_id, error.code, bounded(error.message), delivery.body,
+            self._original_user(delivery), self._routing_key(delivery),
+            self._first_seen(delivery), properties.encode(kept), too_large,
         )
-        return _letter(delivery.body, delivery.message_id, self._routing_key(delivery), kept,
-                       error.code, error.message, self._original_user(delivery), first_seen)
+        return self._out(dispatch, delivery.body, kept)
+
+    def _out(self, dispatch: Dispatch, body: bytes, kept: dict,
+             parked_id: UUID | None = None) -> DeadLetterOut | None:
+        """The letter a dispatch calls for, as recorded (code, detail, first sight: those of
+        the dead-lettering, also when a redelivery sends it again); None when none is owed."""
+        letter, send = dispatch.letter, dispatch.send
+        if dispatch.gave_up:
+            metrics.dead_letter_given_up()
+            log.error("the dead letter %s (message_id %r) was not confirmed by the broker in %d "
+                      "sends (%s): it is recorded only, not on %s; re-drive it with "
+                      "`towns dead-letters requeue --id %s`", letter.id, letter.message_id,
+                      SENDS, letter.publish_error, t.DEAD_QUEUE, letter.id)
+        if send is None:
+            return None
+        headers = {
+            t.ERROR: letter.code,
+            t.DETAIL: bounded(letter.detail),
+            t.ROUTING_KEY: letter.routing_key,
+            t.FIRST_SEEN: letter.first_seen.isoformat(),
+        }
+        if letter.user_id:
+            headers[t.USER_ID] = letter.user_id
+        if send.bare:
+            headers[t.HEADERS_DROPPED] = True
+        return DeadLetterOut(body, letter.message_id, letter.routing_key, kept, headers,
+                             parked_id, letter.id, send, letter)
 
     # -- parking -----------------------------------------------------------------------------
 
@@ -231,12 +272,13 @@ class Inbound:
         envelope = json.loads(delivery.body)
         app_id = application_id(envelope["call_id"], envelope["application_ref"])
         first_seen = self._first_seen(delivery)
+        kept, too_large = delivery.kept()
         parked = self.records.park(
             self.records.key_of(delivery.message_id, delivery.body), delivery.message_id, app_id,
             delivery.body,
             self._original_user(delivery), self._routing_key(delivery),
-            first_seen, error.code, error.message, self._window_from(delivery, first_seen),
-            properties.encode(delivery.kept()),
+            first_seen, error.code, bounded(error.message), self._window_from(delivery, first_seen),
+            properties.encode(kept), too_large,
         )
         waiting = self.parked.setdefault(app_id, [])
         if all(p.id != parked.id for p in waiting):
@@ -257,7 +299,7 @@ class Inbound:
                         queue.append(app_id)
                         break
                 elif result.code not in EARLY_CODES:
-                    out.append(self._dead_parked(app_id, parked, result))
+                    out.extend(self._dead_parked(app_id, parked, result))
         return out
 
     def expire(self, now: datetime | None = None) -> list[DeadLetterOut]:
@@ -272,7 +314,7 @@ class Inbound:
                     if isinstance(result, Outcome):
                         self._release(app_id, parked, "duplicate" if result.duplicate else "applied")
                     else:
-                        out.append(self._dead_parked(app_id, parked, result))
+                        out.extend(self._dead_parked(app_id, parked, result))
         return out
 
     def _try(self, parked: ParkedMessage) -> Outcome | DomainError:
@@ -289,47 +331,68 @@ class Inbound:
         if not waiting:
             self.parked.pop(app_id, None)
 
-    def _dead_parked(self, app_id: UUID, parked: ParkedMessage, error: DomainError) -> DeadLetterOut:
+    def _dead_parked(self, app_id: UUID, parked: ParkedMessage, error: DomainError) -> list[DeadLetterOut]:
+        """The letter of a parked message refused for good: owed (``unsent``) until the broker
+        confirms it (``sent``), when the parked record is released."""
         body = decode_body(parked.body, parked.body_encoding)
-        message_id = parked.message_id
-        kept = properties.decode(parked.properties)
-        self.records.dead_letter(parked.key, message_id, error.code, error.message, body,
-                                 parked.user_id, parked.routing_key, parked.first_seen,
-                                 parked.properties)
-        self._forget(app_id, parked)  # released in the records once the broker has it: ``sent``
-        letter = _letter(body, message_id, parked.routing_key, kept, error.code,
-                         error.message, parked.user_id, parked.first_seen, parked.id)
-        self.unsent[parked.id] = letter
-        return letter
+        dispatch = self.records.dead_letter(
+            parked.key, parked.message_id, error.code, bounded(error.message), body,
+            parked.user_id, parked.routing_key, parked.first_seen, parked.properties,
+            parked.headers_too_large)
+        self._forget(app_id, parked)
+        return self._owe(parked.id, self._out(dispatch, body, properties.decode(parked.properties),
+                                              parked.id), dispatch.letter.code)
+
+    def _owe(self, parked: UUID, letter: DeadLetterOut | None, code: str) -> list[DeadLetterOut]:
+        if letter is None:  # its copy is on the queue already, or was given up: nothing owed
+            self.unsent.pop(parked, None)
+            self.records.release(parked, "dead_lettered", code)
+            return []
+        self.unsent[parked] = letter
+        return [letter]
+
+    # -- what the broker made of the letters --------------------------------------------------
 
     def sent(self, letters: Sequence[DeadLetterOut]) -> None:
-        """The broker confirmed these dead letters: the parked messages behind them are released."""
+        """The broker confirmed these letters: recorded in one write, with the parked
+        messages behind them released."""
+        released = [(x.parked_id, x.headers[t.ERROR]) for x in letters
+                    if x.parked_id is not None and x.parked_id in self.unsent]
+        self.records.sent([(x.letter_id, x.send) for x in letters if x.send is not None],
+                          released,
+                          {x.letter_id: x.record for x in letters if x.record is not None})
+        for parked, _ in released:
+            self.unsent.pop(parked, None)
+
+    def not_sent(self, failures: Sequence[tuple[DeadLetterOut, str]]) -> None:
+        """The broker did not confirm these letters (letter, reason): recorded on each, so that
+        the next send of it, on this connection or after a redelivery, is another."""
+        self.records.not_sent([(x.letter_id, x.send, bounded(reason))
+                               for x, reason in failures if x.send is not None])
+
+    def resend(self, letters: Sequence[DeadLetterOut]) -> list[DeadLetterOut]:
+        """The next send of each letter not confirmed (``DeadLetter.resend``): bare the last
+        time, none after that."""
+        out: list[DeadLetterOut] = []
         for letter in letters:
-            if letter.parked_id is not None and self.unsent.pop(letter.parked_id, None):
-                self.records.release(letter.parked_id, "dead_lettered", letter.headers[t.ERROR])
+            dispatch = self.records.resend(letter.letter_id)
+            again = self._out(dispatch, letter.body, letter.kept, letter.parked_id)
+            if letter.parked_id is not None:
+                out.extend(self._owe(letter.parked_id, again, dispatch.letter.code))
+            elif again is not None:
+                out.append(again)
+        return out
+
+    def owed(self) -> list[DeadLetterOut]:
+        """The letters of parked messages that the last connection did not deliver."""
+        return self.resend(list(self.unsent.values()))
 
 
 class _Internal(DomainError):
     code = INTERNAL_ERROR
 
 
-def _letter(
-    body: bytes,
-    message_id: str | None,
-    routing_key: str,
-    kept: dict,
-    code: str,
-    detail: str,
-    user_id: str | None,
-    first_seen: datetime,
-    parked_id: UUID | None = None,
-) -> DeadLetterOut:
-    headers = {
-        t.ERROR: code,
-        t.DETAIL: detail,
-        t.ROUTING_KEY: routing_key,
-        t.FIRST_SEEN: first_seen.isoformat(),
-    }
-    if user_id:
-        headers[t.USER_ID] = user_id
-    return DeadLetterOut(body, message_id, routing_key, kept, headers, parked_id)
+def bounded(detail: str) -> str:
+    """A detail as a letter carries it: at most ``DETAIL_LIMIT`` characters (an echoed field
+    can be as long as the message)."""
+    return bounded_text(detail, t.DETAIL_LIMIT)

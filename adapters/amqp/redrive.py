@@ -29,7 +29,7 @@ from pika.exceptions import AMQPError, NackError, UnroutableError
 from adapters.amqp import properties
 from adapters.amqp import topology as t
 from adapters.inbound_records import InboundRecords
-from domain.inbound import DeadLetter, body_digest, decode_body, message_key, other_body_key
+from domain.inbound import DeadLetter, body_digest, message_key, other_body_key
 
 
 class RedriveError(Exception):
@@ -42,15 +42,25 @@ class UnknownDeadLetter(RedriveError, LookupError):
         self.letter_id = letter_id
 
 
+class BodyNotStored(RedriveError):
+    def __init__(self, letter_id: UUID) -> None:
+        super().__init__(f"the body of dead letter {letter_id} is not stored (over 256 KiB): "
+                         "it cannot be re-driven (it would be refused as malformed again)")
+        self.letter_id = letter_id
+
+
 def choose(records: InboundRecords, ids: Sequence[UUID] | None, all_open: bool) -> list[DeadLetter]:
-    """The letters to re-drive: every open one, or those named (all must exist)."""
+    """The letters to re-drive: every open one whose body is stored, or those named (all must
+    exist and have their body)."""
     if all_open:
-        return records.dead_letters(open_only=True)
+        return [x for x in records.dead_letters(open_only=True) if x.body is not None]
     letters = []
     for letter_id in dict.fromkeys(ids or []):
         letter = records.letter(letter_id)
         if not isinstance(letter, DeadLetter):
             raise UnknownDeadLetter(letter_id)
+        if letter.body is None:
+            raise BodyNotStored(letter_id)
         letters.append(letter)
     return letters
 
@@ -61,11 +71,19 @@ def requeue(
     ids: list[UUID] | None,
     all_open: bool,
     by: str,
+    reason: str | None = None,
 ) -> list[DeadLetter]:
-    """Re-drives the chosen dead letters; returns them as recorded afterwards."""
+    """Re-drives the chosen dead letters; returns them as recorded afterwards. The re-drive is
+    recorded first as an operator action (who, why, which letters), an event of the log."""
+    from adapters.evidence.actions import record_action
+    from domain.operations import REDRIVE
+
     letters = choose(records, ids, all_open)
     if not letters:
         return []
+    record_action(records.towns, REDRIVE, by, reason,
+                  {"all": all_open, "letters": [str(letter.id) for letter in letters[:1000]],
+                   "count": len(letters)})
     parameters = pika.URLParameters(url)
     service_user = parameters.credentials.username
     try:
@@ -110,8 +128,7 @@ def take_off_dead_queue(connection: pika.BlockingConnection, letters: Sequence[D
     a prefetch limit would stall behind that many messages we must leave unacknowledged. Closing
     the channel returns every message not acknowledged to the queue.
     """
-    wanted = {(letter.key, body_digest(decode_body(letter.body, letter.body_encoding)))
-              for letter in letters}
+    wanted = {(letter.key, body_digest(letter.body_bytes())) for letter in letters}
     channel = connection.channel()
     taken = 0
     try:
@@ -142,7 +159,7 @@ def _publish(channel, letter: DeadLetter, service_user: str) -> None:
     channel.basic_publish(
         t.EXCHANGE,
         letter.routing_key,
-        decode_body(letter.body, letter.body_encoding),
+        letter.body_bytes(),
         # Always as the service, so that its headers are believed: with no x-towns-user-id (no
         # sender then, none now) the consumer refuses it as it did the first time.
         properties.letter_properties(letter.message_id, kept, headers, user_id=service_user),

@@ -21,6 +21,10 @@ FIRST_SEEN = "x-towns-first-seen"
 REQUEUED_AT = "x-towns-requeued-at"
 """Set by a re-drive: a message parked again waits its reorder window from here, not from the
 first sight it keeps in ``x-towns-first-seen``."""
+HEADERS_DROPPED = "x-towns-headers-dropped"
+"""True on a letter sent without the publisher's headers (too large to send again)."""
+DETAIL_LIMIT = 1024
+"""The most characters of ``x-towns-detail``: what the service adds to a letter is bounded."""
 
 
 class AmqpUrlError(ValueError):

@@ -60,6 +60,8 @@ def register(commands) -> None:
     listing.add_argument("--json", action="store_true",
                          help="one JSON object a line (body as text, or base64 with "
                               'body_encoding "base64")')
+    listing.add_argument("--limit", type=whole(1, what="a limit"),
+                         help="at most this many (default: all, read a page at a time)")
     listing.set_defaults(run=run_dead_letters_list)
     requeue = dead_commands.add_parser(
         "requeue",
@@ -76,12 +78,15 @@ def register(commands) -> None:
                         metavar="ID", help="a dead letter's id (see `towns dead-letters list`)")
     chosen.add_argument("--all", action="store_true", help="every open dead letter")
     requeue.add_argument("--by", metavar="NAME", help="who re-drives them (default: the OS user name)")
+    requeue.add_argument("--reason", metavar="TEXT",
+                         help="why: recorded with who and when as an event of the log")
     requeue.set_defaults(run=run_dead_letters_requeue)
 
 
 def run_consume(args: argparse.Namespace) -> None:
     from adapters.amqp.consumer import BATCH_SIZE, Consumer
     from adapters.amqp.inbound import Inbound
+    from adapters.amqp.store_watch import postgres_probe
     from adapters.amqp.topology import amqp_url
     from adapters.inbound_records import InboundRecords
 
@@ -92,13 +97,14 @@ def run_consume(args: argparse.Namespace) -> None:
     log_to_stderr()
     serve_metrics()  # on TOWNS_METRICS_PORT, when set
     config = load_config()
-    runtime = build_runtime(config, amqp_url=url)  # its service nudges the projections per commit
+    runtime = build_runtime(config, amqp_url=url, process="consume")  # nudges per commit
     towns = runtime.towns
     user = urlsplit(url).username or "guest"
     inbound = Inbound(towns, config, InboundRecords(towns), window, service_user=unquote(user))
     settle_memory()
     try:
-        code = Consumer(inbound, url, args.batch_size or BATCH_SIZE, args.batch_ms).run()
+        code = Consumer(inbound, url, args.batch_size or BATCH_SIZE, args.batch_ms,
+                        store_probe=postgres_probe(dict(towns.env))).run()
     finally:
         runtime.close()
     sys.exit(code)
@@ -133,19 +139,22 @@ def run_publish(args: argparse.Namespace) -> None:
 
 
 def run_dead_letters_list(args: argparse.Namespace) -> None:
+    from itertools import islice
+
     from adapters.dead_letters_view import print_json_lines, print_table
     from adapters.inbound_records import InboundRecords
+    from adapters.ops.dead_letters import MAX_LIMIT, every
 
     towns = build_towns(load_config())
     try:
-        letters = InboundRecords(towns).dead_letters(open_only=not args.all)
-    finally:
-        towns.close()
-    try:
+        size = min(args.limit or MAX_LIMIT, MAX_LIMIT)
+        letters = islice(every(InboundRecords(towns), not args.all, size), args.limit)
         (print_json_lines if args.json else print_table)(letters, sys.stdout, include_closed=args.all)
         sys.stdout.flush()
     except BrokenPipeError:  # a reader such as `head` stopped early: not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    finally:
+        towns.close()
 
 
 def run_dead_letters_requeue(args: argparse.Namespace) -> None:
@@ -161,7 +170,8 @@ def run_dead_letters_requeue(args: argparse.Namespace) -> None:
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     towns = build_towns(load_config())
     try:
-        done = requeue(InboundRecords(towns), url, args.ids, args.all, args.by or os_user())
+        done = requeue(InboundRecords(towns), url, args.ids, args.all, args.by or os_user(),
+                       args.reason)
     except RedriveError as error:
         raise Failure(str(error)) from None
     except PersistenceError as error:

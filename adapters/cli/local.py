@@ -41,11 +41,12 @@ def run_demo(args: argparse.Namespace) -> None:
     if args.fresh:
         _remove_sqlite(url)
     config = load_config()
-    runtime = build_runtime(config, url)  # always the in-process broker and worker
+    runtime = build_runtime(config, url, process="demo")  # always the in-process broker and worker
     try:
         print(f"towns demo: {args.batch.name} into {url}")
         result = run_batch(runtime.towns, config, args.batch)
         runtime.drain()
+        runtime.sign_head()  # the whole batch under a signed, witnessed head
         report(runtime, config, result, sys.stdout)
     finally:
         runtime.close()
@@ -74,7 +75,7 @@ def run_serve(args: argparse.Namespace) -> None:
     from adapters.amqp.topology import amqp_url
 
     config = load_config()
-    runtime = build_runtime(config, amqp_url=amqp_url())  # its service nudges the projections
+    runtime = build_runtime(config, amqp_url=amqp_url(), process="serve")  # nudges the projections
     settle_memory()
     serve(runtime.towns, config, args.host, args.port, args.threads, close=runtime.close,
           runner=runtime.runner)

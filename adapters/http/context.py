@@ -1,9 +1,10 @@
 """The application service, the configuration and the read models a running app serves, for
 views to reach.
 
-``create_app`` installs them once; views call ``current_towns()``, ``current_config()`` and
-``current_runner()``. ``Towns`` serialises its writes, so every waitress thread may share the one
-instance; the views' store keeps one connection per thread.
+``create_app`` installs them once; views call ``current_towns()``, ``current_config()``,
+``current_runner()`` and ``current_verifications()`` (the audit verifications of the process).
+``Towns`` serialises its writes, so every waitress thread may share the one instance; the views'
+store keeps one connection per thread.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app
 
 from adapters.config import Config
+from adapters.verifications import Verifications
 from domain.service import Towns
 from projections.runner import ProjectionRunner
 
@@ -26,6 +28,7 @@ class Served:
     config: Config
     runner: ProjectionRunner | None = None
     _building: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _verifications: Verifications | None = field(default=None, repr=False)
 
     def read_models(self) -> ProjectionRunner:
         """The runner given to ``create_app``; without one, a runner of every projection on
@@ -38,6 +41,15 @@ class Served:
 
                     self.runner = build_runner(self.towns, database_url_of(self.towns))
         return self.runner
+
+    def verifications(self) -> Verifications:
+        """The audit verifications of this app's process, on its read models."""
+        if self._verifications is None:
+            runner = self.read_models()
+            with self._building:
+                if self._verifications is None:
+                    self._verifications = Verifications(self.towns, runner)
+        return self._verifications
 
 
 def install(app: Flask, towns: Towns, config: Config,
@@ -59,3 +71,8 @@ def current_config() -> Config:
 def current_runner() -> ProjectionRunner:
     """The read models' runner (and through it their store) of the app handling the request."""
     return current_app.extensions[EXTENSION].read_models()
+
+
+def current_verifications() -> Verifications:
+    """The background audit verifications of the app handling the current request."""
+    return current_app.extensions[EXTENSION].verifications()

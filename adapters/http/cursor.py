@@ -29,7 +29,10 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
         key = json.loads(payload)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValueError("not a cursor of this list") from None
-    valid = (isinstance(key, list) and len(key) == 2 and all(isinstance(k, str) for k in key))
+    # No key the lists give out holds a NUL (PostgreSQL's text cannot): a cursor with one was
+    # made by hand, and would reach the query only to fail there.
+    valid = (isinstance(key, list) and len(key) == 2
+             and all(isinstance(k, str) and "\0" not in k for k in key))
     if not valid or digest != _digest(payload):
         raise ValueError("not a cursor of this list")
     return key[0], key[1]

@@ -1,24 +1,31 @@
 """Every error answer in the contract's shape: ``{"error": {"code", "message", "details"}}``,
 with the same code in the ``x-towns-error`` header (CONTRACT.md, error codes).
 
+A store that cannot be reached now (``STORE_UNREACHABLE``) is 503 ``unavailable``, never a 500.
+
 A view refuses by raising a ``DomainError`` (its code's status comes from ``HTTP_STATUS``); Flask's
 own errors (404, 405, 500, …) and flask-smorest's argument errors (422) are rendered the same way.
-A 500 names no exception and carries no traceback; Flask logs it.
+A body over ``MAX_CONTENT_LENGTH`` (werkzeug's 413) is the contract's ``malformed`` (400). A 500
+names no exception and carries no traceback; Flask logs it. Messages and details are bounded as
+``domain.errors`` bounds a ``DomainError``'s.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
+from flask import Flask, Response, current_app, jsonify, request
 from marshmallow import Schema, fields
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from adapters.amqp.topology import AmqpUrlError
 from adapters.http.auth import challenge
-from adapters.ingest import HTTP_STATUS, error_body
-from domain.errors import DomainError
+from adapters.ingest import HTTP_STATUS, MAX_MESSAGE_BYTES, error_body
+from domain.errors import DomainError, Malformed, bounded_details, bounded_text
 
 ERROR_HEADER = "x-towns-error"
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 500: "internal_error"}
@@ -47,7 +54,8 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """A JSON error answer in the contract's shape, with ``x-towns-error``."""
-    body = {"error": {"code": code, "message": message, "details": dict(details or {})}}
+    body = {"error": {"code": code, "message": bounded_text(message),
+                      "details": bounded_details(dict(details or {}))}}
     response = jsonify(body)
     response.status_code = status
     response.headers[ERROR_HEADER] = code
@@ -68,6 +76,11 @@ def domain_error_response(error: DomainError) -> Response:
 def http_error_response(error: HTTPException) -> Response:
     """Flask's and werkzeug's errors, and flask-smorest's ``abort``, as contract JSON."""
     status = error.code or 500
+    if isinstance(error, RequestEntityTooLarge):
+        return domain_error_response(Malformed(
+            f"the request body is over the limit of {MAX_MESSAGE_BYTES} bytes",
+            {"size": request.content_length, "limit": MAX_MESSAGE_BYTES},
+        ))
     if status >= 500:
         return error_response(
             HTTP_CODES.get(status, "internal_error"),
@@ -92,6 +105,30 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, domain_error_response)
     app.register_error_handler(HTTPException, http_error_response)
     app.register_error_handler(AmqpUrlError, lambda error: error_response("unavailable", str(error), 503))
+    for unreachable in STORE_UNREACHABLE:
+        app.register_error_handler(unreachable, store_error_response)
+
+
+STORE_UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError,
+                     InterfaceError, sqlite3.OperationalError)
+"""What the stores raise when they cannot be used now: psycopg's (the views' store, and the pool,
+whose timeout is one), eventsourcing's translations of them (the event store, after its own
+retries), SQLite's (a database locked too long, a file that cannot be opened)."""
+
+
+def store_error_response(error: Exception) -> Response:
+    """503 ``unavailable`` for a store that cannot be reached now. What the same classes say
+    of the service's own doing is a 500: SQLite's ``OperationalError`` for a missing table,
+    PostgreSQL's "program limit exceeded" (a value too large for an index)."""
+    limit = psycopg.errors.ProgramLimitExceeded
+    if isinstance(error, limit) or isinstance(error.__cause__, limit) or (
+            isinstance(error, sqlite3.OperationalError) and not any(
+                text in str(error) for text in ("locked", "unable to open", "disk I/O"))):
+        current_app.logger.error("unexpected store error", exc_info=error)
+        return error_response("internal_error",
+                              "the service met an unexpected error; it has been logged", 500)
+    current_app.logger.warning("the store cannot be used now: %s", " ".join(str(error).split()))
+    return error_response("unavailable", "the store cannot be reached now; try again", 503)
 
 
 def _flatten(messages: Any, path: str = "") -> dict[str, str]:

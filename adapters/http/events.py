@@ -2,8 +2,10 @@
 
 The view hands the exact request bytes and the bearer token's principal to
 ``adapters.ingest.ingest``, which refuses in the contract's order; Flask never parses the body.
-Bodies over ``MAX_REQUEST_BYTES`` are not even read and answer ``malformed`` like any body over
-256 KiB (after ``unauthenticated``, as the ingest path would).
+A body over the contract's 256 KiB is never read whole: werkzeug refuses a ``Content-Length``
+over Flask's ``MAX_CONTENT_LENGTH`` (``MAX_REQUEST_BYTES``) before reading, and stops reading a
+chunked body there. It answers ``malformed`` (after ``unauthenticated``, as the ingest path
+would), never werkzeug's 413.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from adapters.schemas import EnvelopeSchema
 from domain.errors import Malformed, Unauthenticated
 from domain.principals import Principal
 
-MAX_REQUEST_BYTES = 1024 * 1024
-"""Flask's ``MAX_CONTENT_LENGTH``: above the contract's 256 KiB, so that the ingest path measures."""
+MAX_REQUEST_BYTES = MAX_MESSAGE_BYTES + 1
+"""Flask's ``MAX_CONTENT_LENGTH``: one byte over the contract's 256 KiB, because werkzeug stops
+reading a chunked body at the limit without saying whether more was coming: a body that
+reaches it is over the contract's limit."""
 
 blp = Blueprint("events", __name__, description="Inbound events: the ingest path over HTTP")
 
@@ -79,15 +83,19 @@ def post_event():
 
 
 def request_body(principal: Principal | None) -> bytes:
-    """The raw request body; a body too large to read is refused in the ingest path's order."""
+    """The raw request body, of at most 256 KiB; a larger one is refused in the ingest path's
+    order, having been read no further than ``MAX_REQUEST_BYTES``."""
     try:
-        return request.get_data(cache=False)
+        body = request.get_data(cache=False)
     except RequestEntityTooLarge:
-        if principal is None:
-            raise Unauthenticated("no valid credentials") from None
-        size = request.content_length
-        raise Malformed(
-            f"the message is {size if size is not None else 'more than ' + str(MAX_REQUEST_BYTES)}"
-            f" bytes, over the limit of {MAX_MESSAGE_BYTES}",
-            {"size": size, "limit": MAX_MESSAGE_BYTES},
-        ) from None
+        body = None
+    if body is not None and len(body) <= MAX_MESSAGE_BYTES:
+        return body
+    if principal is None:
+        raise Unauthenticated("no valid credentials")
+    size = request.content_length  # None: chunked, and only read up to the limit
+    raise Malformed(
+        f"the message is {f'{size} bytes, ' if size is not None else ''}over the limit of"
+        f" {MAX_MESSAGE_BYTES} bytes",
+        {"size": size, "limit": MAX_MESSAGE_BYTES},
+    )

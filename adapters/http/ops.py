@@ -5,7 +5,9 @@ application data here, only queues, projections' lag, parked messages and dead l
 - ``GET /api/v1/ops/dead-letters?queue=&limit=&cursor=&all=``: dead letters a page at a time,
   open ones unless ``all=true``;
 - ``POST /api/v1/ops/dead-letters/requeue`` with ``{"ids": [...]}`` or ``{"all": true}``:
-  re-drives them (``adapters.amqp.redrive.requeue``) as the calling operator; ``{"requeued"}``.
+  re-drives them (``adapters.amqp.redrive.requeue``) as the calling operator; ``{"requeued"}``;
+- ``GET /api/v1/ops/set-aside?projection=&limit=&cursor=&all=``: the events the read models
+  set aside, a page at a time, open ones unless ``all=true`` (where and why, not their data).
 
 Where the figures come from is read per request: ``TOWNS_AMQP_URL``, ``TOWNS_RABBITMQ_API``, and
 the app's read models (``context.current_runner``) for the projections' lag.
@@ -24,19 +26,23 @@ from adapters.amqp import topology as t
 from adapters.bootstrap import DatabaseUrlError
 from adapters.http.auth import current_principal, require_roles
 from adapters.http.context import current_runner, current_towns
+from adapters.http.cursor import CursorField, encode_cursor
 from adapters.http.errors import ErrorSchema, error_response
 from adapters.http.events import request_body
 from adapters.inbound_records import InboundRecords
 from adapters.ingest import decode
 from adapters.ops import dead_letters, queues
+from adapters.ops import set_aside as set_aside_page
 from domain.errors import Malformed, SchemaInvalid
 from domain.inbound import DeadLetter
 from domain.principals import OPERATOR
+from projections.registry import ALL as PROJECTIONS
 from projections.runner import ProjectionRunner
 
 log = logging.getLogger("towns.http")
 
-blp = Blueprint("ops", __name__, description="Operators: queues, projections' lag, dead letters")
+blp = Blueprint("ops", __name__,
+                description="Operators: queues, projections' lag and set-aside events, dead letters")
 
 
 def ops_runner() -> ProjectionRunner | None:
@@ -67,6 +73,7 @@ class ProjectionLagSchema(Schema):
     position = fields.Integer(required=True)
     lag = fields.Integer(required=True, metadata={"description": "events not projected yet"})
     head = fields.Integer(metadata={"description": "the log's last position"})
+    set_aside = fields.Integer(metadata={"description": "events set aside and not taken since"})
 
 
 class QueueViewSchema(Schema):
@@ -105,8 +112,18 @@ class DeadLetterSchema(Schema):
     routing_key = fields.String()
     dead_lettered_at = fields.String(allow_none=True)
     requeues = fields.List(fields.Nested(RequeueRecordSchema))
-    body = fields.String(required=True)
-    body_encoding = fields.String(metadata={"description": '"base64" when the body is not UTF-8'})
+    body = fields.String(required=True, allow_none=True,
+                         metadata={"description": "null when too large to store (over 256 KiB)"})
+    body_encoding = fields.String(allow_none=True,
+                                  metadata={"description": '"base64" when the body is not UTF-8'})
+    body_length = fields.Integer(allow_none=True, metadata={"description": "bytes"})
+    body_sha256 = fields.String(allow_none=True)
+    published = fields.Boolean(allow_none=True, metadata={
+        "description": "true: the broker confirmed the letter on towns.inbound.dead; false: "
+                       "given up, only here (publish_error says why); null: not yet, or unknown"})
+    publish_error = fields.String(allow_none=True)
+    headers_dropped = fields.Boolean(metadata={
+        "description": "the letter went without the publisher's headers (too large to send again)"})
 
 
 class DeadLettersPageSchema(Schema):
@@ -117,11 +134,40 @@ class DeadLettersPageSchema(Schema):
 class RequeueSchema(Schema):
     ids = fields.List(fields.UUID(), metadata={"description": "dead letter ids"})
     all = fields.Boolean(metadata={"description": "true: every open dead letter"})
+    reason = fields.String(metadata={"description": "why: recorded with the operator and the "
+                                                    "time as an event of the log (≤ 1,000)"})
 
 
 class RequeuedSchema(Schema):
     requeued = fields.Integer(required=True)
     ids = fields.List(fields.String(), metadata={"description": "the letters re-driven"})
+
+
+class SetAsideQuerySchema(Schema):
+    projection = fields.String(validate=validate.OneOf([p.name for p in PROJECTIONS]),
+                               metadata={"description": "one read model (default: all)"})
+    limit = fields.Integer(load_default=set_aside_page.DEFAULT_LIMIT,
+                           validate=validate.Range(1, set_aside_page.MAX_LIMIT))
+    cursor = CursorField(metadata={"description": "next_cursor of the previous page"})
+    all = fields.Boolean(load_default=False, metadata={"description": "retried ones too"})
+
+
+class SetAsideSchema(Schema):
+    name = fields.String(required=True, metadata={"description": "the read model"})
+    position = fields.Integer(required=True, metadata={"description": "the event's log position"})
+    topic = fields.String(required=True)
+    originator_id = fields.String(allow_none=True, metadata={"description": "the application id"})
+    originator_version = fields.Integer(allow_none=True)
+    reason = fields.String(required=True, metadata={"description": "why the view could not take it"})
+    set_aside_at = fields.String(required=True)
+    retried_at = fields.String(allow_none=True, metadata={"description": "when a retry took it"})
+    attempts = fields.Integer(required=True, metadata={"description": "times it failed"})
+    open = fields.Boolean(required=True, metadata={"description": "still set aside"})
+
+
+class SetAsidePageSchema(Schema):
+    items = fields.List(fields.Nested(SetAsideSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
 
 
 _UNAVAILABLE = "unavailable: RabbitMQ is not configured or failed; the message says which"
@@ -182,30 +228,63 @@ def requeue_dead_letters():
 
     body = decode(request_body(current_principal()))  # malformed as for an event
     ids, all_open = _requeue_request(body)
+    reason = body.get("reason")
     records = InboundRecords(current_towns())
     for i, letter_id in enumerate(ids or []):
-        if not isinstance(records.letter(letter_id), DeadLetter):
+        letter = records.letter(letter_id)
+        if not isinstance(letter, DeadLetter):
             raise SchemaInvalid(f"no dead letter has the id {letter_id}",
                                 {f"ids.{i}": "no dead letter has this id"})
+        if letter.body is None:
+            raise SchemaInvalid(f"the body of dead letter {letter_id} is not stored (over 256 KiB)",
+                                {f"ids.{i}": "its body is not stored: it cannot be re-driven"})
     url = t.amqp_url()
     if not url:
         return error_response("unavailable", "TOWNS_AMQP_URL is not set: re-driving needs RabbitMQ", 503)
     try:
-        done = requeue(records, url, ids, all_open, current_principal().name)
+        done = requeue(records, url, ids, all_open, current_principal().name, reason)
     except RedriveError as error:
         log.warning("re-drive by %s failed: %s", current_principal().name, error)
         return error_response("unavailable", str(error), 503)
     return {"requeued": len(done), "ids": [str(letter.id) for letter in done]}
 
 
+@blp.route("/api/v1/ops/set-aside")
+@require_roles(OPERATOR)
+@blp.arguments(SetAsideQuerySchema, location="query", as_kwargs=True)
+@blp.response(200, SetAsidePageSchema, description="a page of set-aside events")
+def list_set_aside(limit: int, all: bool, cursor: tuple[str, str] | None = None,
+                   projection: str | None = None):
+    """Events set aside by the read models
+
+    Events a read model could not take, which it set aside to go on (where each is, why, how
+    many tries), open ones unless ``all=true``, in (projection, position) order, ``limit`` a
+    page; pass ``next_cursor`` as ``cursor`` for the next. ``towns projections retry`` tries
+    them again.
+    """
+    after = None
+    if cursor is not None:
+        if not cursor[1].isdigit():
+            raise SchemaInvalid("not a cursor of this list", {"cursor": "not a cursor of this list"})
+        after = (cursor[0], int(cursor[1]))
+    found = set_aside_page.page(ops_runner(), projection, not all, limit, after)
+    last = found["next"]
+    return {"items": found["items"],
+            "next_cursor": encode_cursor((last[0], str(last[1]))) if last else None}
+
+
 def _requeue_request(body: Any) -> tuple[list[UUID] | None, bool]:
     """(ids, all) of a requeue body, or SchemaInvalid naming what is wrong."""
     if not isinstance(body, dict):
         raise Malformed('the body is not a JSON object: {"ids": [...]} or {"all": true}')
-    unknown = sorted(set(body) - {"ids", "all"})
+    unknown = sorted(set(body) - {"ids", "all", "reason"})
     if unknown:
         raise SchemaInvalid(f"unknown fields: {', '.join(unknown)}",
                             {name: "unknown field" for name in unknown})
+    reason = body.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 1000):
+        raise SchemaInvalid("reason is a text of at most 1,000 characters",
+                            {"reason": "a text of at most 1,000 characters"})
     if ("ids" in body) == ("all" in body):
         raise SchemaInvalid('send either {"ids": [...]} or {"all": true}',
                             {"_": "exactly one of ids and all"})

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from domain.applications import Application
-from domain.errors import Forbidden
 from domain.principals import APPLICANT, AUDITOR, CITY, PROVINCE, Principal
 from domain.service import Towns
 
@@ -43,22 +42,16 @@ class Reach:
             return True, asked
         return asked in (None, self.city), self.city
 
-    def check(self, submitted: Application.Event | None) -> None:
-        """Raises ``Forbidden`` unless the principal may read the application that
-        ``submitted`` (its first event; None when it cannot be read) created."""
+    def covers(self, submitted: Application.Event | None) -> bool:
+        """Whether the principal may read the application that ``submitted`` (its first event;
+        None when it cannot be read) created. One it may not read is answered as one that does
+        not exist (``domain.reading.never_submitted``), so that refs cannot be probed."""
         if self.city is None:
-            return
+            return True
         data = submitted.data if submitted is not None else {}
-        ref = data.get("application_ref")
         if data.get("city") != self.city:
-            raise Forbidden(
-                f"{self.principal.name} may not read {ref or 'this application'}, an application"
-                f" of {data.get('city') or 'an unknown city'}",
-                {"application_city": data.get("city"), "principal_city": self.city},
-            )
-        if self.owner is not None and data.get("owner") != self.owner:
-            raise Forbidden(f"{ref} belongs to another applicant",
-                            {"application_ref": ref, "principal": self.owner})
+            return False
+        return self.owner is None or data.get("owner") == self.owner
 
     def keep(self, towns: Towns, app_ids: Iterable[str]) -> set[str]:
         """Those of ``app_ids`` (already of the principal's city) the principal may read."""

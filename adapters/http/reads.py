@@ -2,7 +2,8 @@
 keyset; one application at a point of its history and its events, by replaying the event store.
 
 Every view answers 401 without a valid token and 403 to operators before it reads its
-arguments; a city reads its jurisdiction, an applicant its own applications (``reach``).
+arguments; a city reads its jurisdiction, an applicant its own applications (``reach``): another
+one is answered as one that does not exist (404 ``unknown_application``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from adapters.http.read_schemas import (
 )
 from adapters.views import application_view, event_view
 from domain.errors import UnknownApplication
-from domain.reading import Replay
+from domain.reading import Replay, never_submitted
 
 blp = Blueprint("applications", __name__, description="Reading applications")
 
@@ -75,7 +76,8 @@ def list_applications(args: dict):
 @blp.route(_APPLICATION, merge_slashes=False)
 @blp.response(200, ApplicationSchema, description="the application at that point")
 @blp.alt_response(404, schema=ErrorSchema,
-                  description="unknown_application: never submitted, or not yet at that point")
+                  description="unknown_application: never submitted, outside the caller's reach,"
+                              " or not yet at that point")
 @blp.alt_response(422, schema=ErrorSchema,
                   description="schema_invalid (as_of, known_at, version) or unknown_call")
 @require_roles(*READERS)
@@ -105,7 +107,8 @@ def get_application(args: dict, call_id: str, ref: str):
 
 @blp.route(f"{_APPLICATION}/history", merge_slashes=False)
 @blp.response(200, HistorySchema, description="every event, in version order")
-@blp.alt_response(404, schema=ErrorSchema, description="unknown_application")
+@blp.alt_response(404, schema=ErrorSchema,
+                  description="unknown_application: never submitted, or outside the caller's reach")
 @blp.alt_response(422, schema=ErrorSchema, description="unknown_call")
 @require_roles(*READERS)
 def get_history(call_id: str, ref: str):
@@ -124,9 +127,11 @@ def get_history(call_id: str, ref: str):
 
 def _replay(call_id: str, ref: str, as_of: datetime | None = None,
             known_at: datetime | None = None, version: int | None = None) -> Replay:
-    """The replay, once the caller's reach covers the application (on its whole history)."""
+    """The replay, once the caller's reach covers the application (on its whole history); one
+    outside it is answered exactly as one never submitted, whatever the point asked."""
     replay = current_towns().replay(call_id, ref, as_of, known_at, version)
-    _reach().check(submission(replay.events))
+    if not _reach().covers(submission(replay.events)):
+        raise never_submitted(call_id, ref)
     return replay
 
 

@@ -22,6 +22,10 @@ from projections.runner import ProjectionRunner
 log = logging.getLogger("towns.http")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SERVER_MAX_BODY_BYTES = 1024 * 1024
+"""What waitress takes of a request body at most (its default is 1 GiB, buffered to disk), read
+before the app sees the request. Up to this the app answers the contract's ``malformed`` for a
+body over 256 KiB; above it waitress refuses with its own 413 without reading the body."""
 
 
 def serve(towns: Towns, config: Config, host: str, port: int, threads: int,
@@ -39,7 +43,8 @@ def serve(towns: Towns, config: Config, host: str, port: int, threads: int,
     close = close or towns.close
     app = create_app(towns, config, runner)
     try:
-        server = create_server(app, host=host, port=port, threads=threads, ident="towns")
+        server = create_server(app, host=host, port=port, threads=threads, ident="towns",
+                               max_request_body_size=SERVER_MAX_BODY_BYTES)
     except (OSError, ValueError) as error:  # waitress: ValueError for a host it cannot resolve
         logging.getLogger("dramatiq").setLevel(logging.WARNING)  # the one line below says it all
         close()

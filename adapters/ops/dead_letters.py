@@ -1,18 +1,21 @@
 """Dead letters a page at a time (CONTRACT.md §3): ``{"items": [...], "next_cursor"}``, each item
 in ``adapters.dead_letters_view``'s shape, in the order the letters were first recorded.
 
-The cursor is the id of the last letter of the page. It keeps its place when letters are
-re-driven or dead-lettered again between two pages: the next page starts after that letter in
-the order of first recording, whatever the letters' state now.
+Paged in the store, by log position (``InboundRecords.dead_letters``): a page reads about as many
+letters as it shows, however many the log holds. The cursor is the id of the last letter of the
+page; the next page starts after the log position at which that letter was first recorded, so it
+keeps its place when letters are re-driven or dead-lettered again between two pages.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from uuid import UUID
 
 from adapters.dead_letters_view import dead_letter_view
-from adapters.inbound_records import InboundRecords
+from adapters.inbound_records import InboundRecords, UnknownLetter
+from domain.inbound import DeadLetter
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -35,16 +38,23 @@ def page(records: InboundRecords, open_only: bool = True, limit: int = DEFAULT_L
          cursor: str | None = None) -> Page:
     """The letters after ``cursor`` (from the first when None), at most ``limit`` of them;
     ``open_only``: only those not re-driven since they were last dead-lettered."""
-    letters = records.dead_letters()
-    start = 0
-    if cursor:
-        ids = [str(letter.id) for letter in letters]
-        try:
-            start = ids.index(str(UUID(cursor))) + 1
-        except ValueError:
-            raise UnknownCursor(f"the cursor {cursor!r} names no dead letter") from None
-    chosen = [letter for letter in letters[start:] if letter.open or not open_only]
-    shown = chosen[:limit]
-    more = len(chosen) > limit
+    try:
+        after = UUID(cursor) if cursor else None
+        letters = records.dead_letters(open_only, limit + 1, after)
+    except (ValueError, UnknownLetter):
+        raise UnknownCursor(f"the cursor {cursor!r} names no dead letter") from None
+    shown = letters[:limit]
+    more = len(letters) > limit
     return Page([dead_letter_view(letter) for letter in shown],
                 str(shown[-1].id) if more else None)
+
+
+def every(records: InboundRecords, open_only: bool = True, size: int = MAX_LIMIT) -> Iterator[DeadLetter]:
+    """Every letter (``open_only``: the open ones), read ``size`` at a time as they are used."""
+    after = None
+    while True:
+        letters = records.dead_letters(open_only, size, after)
+        yield from letters
+        if len(letters) < size:
+            return
+        after = letters[-1].id

@@ -10,10 +10,16 @@ Counted where it happens, in prometheus_client's default registry of the process
   commit of ``towns consume``: deliveries in it, and the seconds to apply and save them.
 - ``towns_deadline_checks_total{call_id, outcome}``: deadline checks run by the workers'
   actor, ``outcome`` due (it ran) or not_due.
+- ``towns_dead_letter_sends_failed_total{reason}``: sends of a dead letter the broker did not
+  confirm: ``reason`` nacked, returned (unroutable), channel_closed or connection_closed;
+- ``towns_dead_letters_unpublished_total``: dead letters given up after their last send failed
+  too: acknowledged, in the database only (``published: false``), for an operator to re-drive.
 
 Read at scrape time from the store (``scrape_registry``), by ``GET /metrics`` only:
 
 - ``towns_projection_lag{projection}``, ``towns_projection_position{projection}``;
+- ``towns_projection_set_aside{projection}``: events the projection could not take, set aside
+  and not taken since (``towns projections set-aside`` lists them);
 - ``towns_dead_letters_open``, ``towns_parked_messages``;
 - ``towns_store_up``: 1 when those could be read, 0 otherwise (the others are then left out).
 
@@ -51,6 +57,14 @@ COMMIT_SECONDS = Histogram(
     "towns_consumer_commit_seconds", "Seconds to apply and save one batch of the consumer.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+DEAD_LETTER_SENDS_FAILED = Counter(
+    "towns_dead_letter_sends_failed", "Sends of a dead letter the broker did not confirm, by reason.",
+    ["reason"],
+)
+DEAD_LETTERS_UNPUBLISHED = Counter(
+    "towns_dead_letters_unpublished",
+    "Dead letters never confirmed by the broker: recorded in the database only.",
+)
 DEADLINE_CHECKS = Counter(
     "towns_deadline_checks", "Deadline checks run by the workers, by call and outcome.",
     ["call_id", "outcome"],
@@ -86,19 +100,36 @@ def batch_committed(size: int, seconds: float) -> None:
     COMMIT_SECONDS.observe(seconds)
 
 
+def dead_letter_not_confirmed(reason: str) -> None:
+    DEAD_LETTER_SENDS_FAILED.labels(reason).inc()
+
+
+def dead_letter_given_up() -> None:
+    DEAD_LETTERS_UNPUBLISHED.inc()
+
+
 def deadline_checked(call_id: str, due: bool) -> None:
     DEADLINE_CHECKS.labels(call_id, "due" if due else "not_due").inc()
 
 
 def _type_of(subject: Any) -> str:
+    """The ``type`` label: one of the contract's types, else ``other`` (also for a type that is
+    no string: a list or an object cannot even be looked up), or ``unparsed``."""
     kind = getattr(subject, "type", None)
     if kind is None and isinstance(subject, (bytes, bytearray)):
+        if len(subject) > MAX_PARSED_BYTES:  # refused as too large: not worth reading
+            return "unparsed"
         try:  # a refused message only: the accepted ones arrive as commands
             value = json.loads(subject)
         except (ValueError, RecursionError):
             return "unparsed"
         kind = value.get("type") if isinstance(value, dict) else None
-    return kind if kind in KNOWN_TYPES else "other"
+    return kind if type(kind) is str and kind in KNOWN_TYPES else "other"
+
+
+MAX_PARSED_BYTES = 256 * 1024
+"""The ingest path's own limit on a message (``adapters.ingest.MAX_MESSAGE_BYTES``): a larger
+refused body over RabbitMQ is not parsed again only to be counted."""
 
 
 # -- exposition -----------------------------------------------------------------------------
@@ -121,9 +152,13 @@ def scrape_registry(runner, records) -> CollectorRegistry:
                 ["projection"], registry=registry)
     position = Gauge("towns_projection_position", "The log position a projection has read to.",
                      ["projection"], registry=registry)
+    aside = Gauge("towns_projection_set_aside",
+                  "Events a projection could not take, set aside and not taken since.",
+                  ["projection"], registry=registry)
     for status in statuses:
         lag.labels(status.name).set(status.lag)
         position.labels(status.name).set(status.position)
+        aside.labels(status.name).set(status.set_aside)
     Gauge("towns_dead_letters_open", "Dead letters not re-driven since last dead-lettered.",
           registry=registry).set(dead)
     Gauge("towns_parked_messages", "Messages parked, waiting for their predecessor.",

@@ -2,7 +2,8 @@
 
 ``{"source": "management_api" | "amqp", "queues": [{"name", "ready", "unacknowledged",
 "consumers", "publish_rate", "deliver_rate", "ack_rate", "exists"}], "projections": [{"name",
-"position", "lag", "head"}], "parked", "dead_letters_open", "vhost", "note"}``
+"position", "lag", "head", "set_aside"}], "parked", "dead_letters_open", "vhost", "note"}``
+(``set_aside``: events the projection could not take, set aside and not taken since)
 
 The queues are the service's own: ``towns.inbound``, ``towns.inbound.dead`` and each dramatiq
 queue with its delay (``.DQ``) and dead-letter (``.XQ``) queue, in that order. Their figures come
@@ -17,14 +18,9 @@ are no RabbitMQ queues to show: ``queues`` is empty and ``note`` says so.
 
 from __future__ import annotations
 
-import base64
-import json
-import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 import pika
 from dramatiq.common import dq_name, xq_name
@@ -32,24 +28,16 @@ from pika.exceptions import AMQPError, ChannelClosedByBroker
 
 from adapters.amqp import topology as t
 from adapters.inbound_records import InboundRecords
+from adapters.ops import management_api
+from adapters.ops.management_api import DEFAULT_API_URL, ManagementApiError, api_url  # noqa: F401
 from projections.runner import ProjectionRunner
 from workers.broker import QUEUES as WORKER_QUEUES
 
-DEFAULT_API_URL = "http://guest:guest@127.0.0.1:15672"
 API_TIMEOUT = 2.0  # seconds: an operator's screen must not hang on a broker in trouble
 AMQP_TIMEOUT = 3.0
 
 MANAGEMENT_API = "management_api"
 AMQP = "amqp"
-
-
-class ManagementApiError(Exception):
-    """The management API did not answer usefully; the message says why, without credentials."""
-
-
-def api_url() -> str:
-    """``TOWNS_RABBITMQ_API``, or RabbitMQ's default on loopback."""
-    return os.environ.get("TOWNS_RABBITMQ_API") or DEFAULT_API_URL
 
 
 def service_queues() -> list[str]:
@@ -83,8 +71,8 @@ def queue_view(
     if runner is None:
         notes.append("no projection runner in this process: projections not shown")
     else:
-        projections = [{"name": s.name, "position": s.position, "lag": s.lag, "head": s.head}
-                       for s in runner.status()]
+        projections = [{"name": s.name, "position": s.position, "lag": s.lag, "head": s.head,
+                        "set_aside": s.set_aside} for s in runner.status()]
     return {
         "source": source,
         "queues": queues,
@@ -126,33 +114,9 @@ def _rate(stats: dict, key: str) -> float:
 
 
 def _get_json(url: str, path: str, timeout: float) -> Any:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError as error:
-        raise ManagementApiError(f"TOWNS_RABBITMQ_API is not a URL: {error}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ManagementApiError(f"TOWNS_RABBITMQ_API is not an http(s) URL ({parts.scheme!r})")
-    where = parts.netloc.rpartition("@")[2]  # never the credentials, in a note or a log
-    bare = urlunsplit((parts.scheme, where, parts.path.rstrip("/") + path, "", ""))
-    request = urllib.request.Request(bare, headers={"Accept": "application/json"})
-    user, password = unquote(parts.username or "guest"), unquote(parts.password or "guest")
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-    except urllib.error.HTTPError as error:
-        raise ManagementApiError(
-            f"the management API at {where} answered {error.code} {error.reason}") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", None) or error
-        raise ManagementApiError(f"the management API at {where} did not answer ({reason})") from None
-    try:
-        value = json.loads(body)
-    except ValueError:
-        raise ManagementApiError(f"the management API at {where} answered something not JSON") from None
+    value = management_api.request(url, path, timeout)
     if not isinstance(value, list):
+        where = urlsplit(url).netloc.rpartition("@")[2]
         raise ManagementApiError(f"the management API at {where} answered no list of queues")
     return value
 

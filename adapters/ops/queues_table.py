@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 QUEUE_HEADER = ("QUEUE", "READY", "UNACKED", "CONSUMERS", "PUBLISH/S", "DELIVER/S", "ACK/S")
-PROJECTION_HEADER = ("PROJECTION", "POSITION", "LAG")
+PROJECTION_HEADER = ("PROJECTION", "POSITION", "LAG", "SET_ASIDE")
 
 
 def print_view(view: dict[str, Any], out: TextIO) -> None:
@@ -20,7 +20,8 @@ def print_view(view: dict[str, Any], out: TextIO) -> None:
     print(file=out)
     if view["projections"]:
         _table(PROJECTION_HEADER,
-               [(p["name"], str(p["position"]), str(p["lag"])) for p in view["projections"]], out)
+               [(p["name"], str(p["position"]), str(p["lag"]), str(p.get("set_aside", 0)))
+                for p in view["projections"]], out)
     else:
         print("no projections", file=out)
     print(file=out)

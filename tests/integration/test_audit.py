@@ -19,6 +19,8 @@ from domain.applications import Application, application_id
 from domain.errors import UnknownCall
 from domain.hashing import GENESIS
 from projections import audit
+from domain.merkle import MerkleTree
+from projections.merkle import StoredTree, record_leaf
 from projections.audit import log_link, state_digest
 from projections.registry import projections
 from projections.runner import ProjectionRunner
@@ -121,9 +123,21 @@ def test_audit_rows_are_every_application_event_and_the_chain_covers_the_log(tow
     previous, chain_rows = GENESIS, rows(runner, "audit_chain", "position")
     assert [r[0] for r in chain_rows] == [n.id for n in notifications]
     assert {r[2] for r in chain_rows} >= {"towns:InboxMessage.Applied", "towns:DeadlineCheck.Ran"}
-    for (position, seq, topic, sha, chain_hash), n in zip(chain_rows, notifications):
+    leaves = []
+    for (position, seq, topic, sha, chain_hash, leaf), n in zip(chain_rows, notifications):
         previous = log_link(previous, n.id, n.topic, state_digest(n.state))
         assert (topic, sha, chain_hash) == (n.topic, state_digest(n.state), previous)
+        leaves.append(record_leaf(n.id, n.topic, n.originator_id, n.originator_version,
+                                  state_digest(n.state)))
+        assert leaf == leaves[-1].hex()
+    # the Merkle tree the view keeps is the RFC 9162 tree of those leaves, at every size
+    tree = MerkleTree(leaves)
+    with runner.store.transaction() as tx:
+        stored = StoredTree(tx, "audit_chain", "audit_merkle")
+        assert stored.size() == len(leaves)
+        for size in range(1, len(leaves) + 1):
+            assert stored.root(size) == tree.root(size)
+        assert stored.inclusion_proof(3, len(leaves)) == tree.inclusion_proof(3)
     marks = rows(runner, "audit_checkpoints", "position")
     assert [m[2] for m in marks] == list(range(5, len(notifications) + 1, 5))
     result = verify(towns, runner)

@@ -43,7 +43,7 @@ from tests.integration.rabbit import (
 )
 
 OPS = ("GET", "/api/v1/ops/queues"), ("GET", "/api/v1/ops/dead-letters"), \
-    ("POST", "/api/v1/ops/dead-letters/requeue")
+    ("POST", "/api/v1/ops/dead-letters/requeue"), ("GET", "/api/v1/ops/set-aside")
 OPERATOR = {"Authorization": "Bearer demo-operator"}
 STATS_WAIT = 30  # seconds: the management API refreshes its figures every 5 s by default
 

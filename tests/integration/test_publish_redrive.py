@@ -200,6 +200,15 @@ class Scene:
         finally:
             towns_.close()
 
+    def actions(self) -> list[dict]:
+        from adapters.evidence.actions import recent
+
+        towns_ = build_towns(load_config(), self.database_url)
+        try:
+            return recent(towns_)
+        finally:
+            towns_.close()
+
     @contextmanager
     def consumer(self) -> Iterator[subprocess.Popen]:
         log = self.logs / f"consume-{uuid.uuid4().hex[:6]}.log"
@@ -273,7 +282,8 @@ def test_requeue_by_id_moves_the_message_back_and_records_who(scene: Scene):
     eventually(lambda: vhost.depth(t.DEAD_QUEUE) == 3)
     before = datetime.now(timezone.utc)
 
-    result = towns("dead-letters", "requeue", "--id", letter_id, "--by", "alice", env=scene.env)
+    result = towns("dead-letters", "requeue", "--id", letter_id, "--by", "alice",
+                   "--reason", "the call id is fixed upstream", env=scene.env)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "requeued 1"
@@ -297,6 +307,10 @@ def test_requeue_by_id_moves_the_message_back_and_records_who(scene: Scene):
     assert requeue["by"] == "alice"
     assert before - timedelta(seconds=5) <= datetime.fromisoformat(requeue["at"]) <= datetime.now(timezone.utc)
     assert scene.letter(scene.second).open
+    # the re-drive is an event of the log, with who and why
+    [action] = [a for a in scene.actions() if a["action"] == "dead_letters.requeue"]
+    assert (action["actor"], action["reason"]) == ("alice", "the call id is fixed upstream")
+    assert action["details"]["letters"] == [letter_id]
 
     open_only = towns("dead-letters", "list", "--json", env=scene.env)
     assert [json.loads(x)["message_id"] for x in open_only.stdout.splitlines()] == [scene.second["message_id"]]

@@ -1,5 +1,5 @@
-// The operators' panel: GET /api/v1/ops/queues (queues, projections' lag, parked messages) and
-// GET /api/v1/ops/dead-letters, with a re-drive button per letter
+// The operators' panel: GET /api/v1/ops/queues (queues, projections' lag and set-aside events,
+// parked messages) and GET /api/v1/ops/dead-letters, with a re-drive button per letter
 // (POST /api/v1/ops/dead-letters/requeue {"ids": [id]}).
 
 import { api, withQuery } from "./api.js";
@@ -69,10 +69,12 @@ export function createQueues() {
         h("td", {}, p.name),
         h("td", { class: "num" }, number(p.position)),
         h("td", { class: "num" }, number(p.lag)),
+        h("td", { class: "num", "data-test": "projection-set-aside", title: "events it could not take: towns projections set-aside" },
+          p.set_aside ? h("span", { class: "badge badge--bad" }, number(p.set_aside)) : number(p.set_aside ?? 0)),
       ));
     }
     if (!view.projections.length) {
-      projectionRows.append(h("tr", {}, h("td", { colspan: 3, class: "muted" }, "No read model to show.")));
+      projectionRows.append(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No read model to show.")));
     }
   }
 
@@ -94,8 +96,11 @@ export function createQueues() {
       h("td", { class: "detail" }, letter.detail),
       h("td", {}, instant(letter.first_seen)),
       h("td", { class: "num" }, number(letter.attempts)),
-      h("td", {}, h("details", {}, h("summary", {}, letter.body_encoding === "base64" ? "body (base64)" : "body"),
-        h("pre", { class: "body" }, letter.body))),
+      h("td", {}, letter.body === null
+        ? h("span", { class: "muted small", "data-test": "body-not-stored" },
+          `not stored: ${number(letter.body_length)} bytes, SHA-256 ${letter.body_sha256}`)
+        : h("details", {}, h("summary", {}, letter.body_encoding === "base64" ? "body (base64)" : "body"),
+          h("pre", { class: "body" }, letter.body))),
       h("td", {}, button),
     );
     button.addEventListener("click", () => requeue(letter, button, row));
