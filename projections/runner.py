@@ -346,6 +346,7 @@ class ProjectionRunner:
             pass
         return failed
 
+
 def _rename_indexes(tx: Tx, projection: Projection, beside: dict, live: dict) -> None:
     """Indexes keep their names through a table rename: give them the live names again."""
     for table, column_lists in projection.indexes.items():

@@ -121,7 +121,8 @@ def run_projections_status(args: argparse.Namespace) -> None:
     runner = _runner(towns)
     try:
         rows = runner.status()
-        aside = {row.name: runner.set_aside([row.name], limit=SHOWN) for row in rows if row.set_aside}
+        aside = {row.name: runner.set_aside([row.name], limit=SHOWN)
+                 for row in rows if row.set_aside}
     finally:
         runner.store.close()
         towns.close()

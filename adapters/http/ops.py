@@ -158,7 +158,8 @@ class SetAsideSchema(Schema):
     topic = fields.String(required=True)
     originator_id = fields.String(allow_none=True, metadata={"description": "the application id"})
     originator_version = fields.Integer(allow_none=True)
-    reason = fields.String(required=True, metadata={"description": "why the view could not take it"})
+    reason = fields.String(required=True,
+                           metadata={"description": "why the view could not take it"})
     set_aside_at = fields.String(required=True)
     retried_at = fields.String(allow_none=True, metadata={"description": "when a retry took it"})
     attempts = fields.Integer(required=True, metadata={"description": "times it failed"})

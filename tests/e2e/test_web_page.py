@@ -299,6 +299,12 @@ def test_the_province_walks_through_pipeline_applications_timeline_and_deadlines
     # The audit verdict and the pipeline, counted from the whole list.
     page.panel_state("audit", "ready")
     assert page.find('[data-test="audit-status"]').get_attribute("data-ok") == "true"
+    # beside it the evidence: the demo's last tree head, unsigned (it runs without a key, and
+    # says so), and the demo's start recorded as an operator-visible configuration change
+    assert "records" in page.find('[data-test="audit-latest-head"]').text
+    assert "UNSIGNED" in page.find('[data-test="audit-latest-head"]').text
+    assert page.find('[data-test="audit-unsigned"]').is_displayed()
+    assert "configuration.changed" in page.find('[data-test="audit-actions"]').text
     applications = all_applications(served)
     page.panel_state("pipeline", "ready")
     assert page.find('[data-test="pipeline-total"]').text == str(len(applications))

@@ -50,7 +50,8 @@ def store_with_nul(towns, config, ref: str, field: str) -> None:
     who = config.principals["shunde-applicant"]
     command = prepare(encode(envelope("application.submitted", ref)), who)
     if field == "town_name":
-        command = dataclasses.replace(command, payload={**command.payload, "town_name": "Town\x00X"})
+        payload = {**command.payload, "town_name": "Town\x00X"}
+        command = dataclasses.replace(command, payload=payload)
     else:
         command = dataclasses.replace(command, **{field: getattr(command, field) + "\x00X"})
     towns.handle(command, who)
@@ -160,7 +161,8 @@ def test_a_record_no_read_model_can_take_is_set_aside_shown_and_retried(
         # `towns projections status` counts them and says where they are
         counts, notes = status(store_url)
         assert counts == dict.fromkeys(VIEWS, 1)
-        assert f"summaries: 1 set aside at {poison.id} (towns projections set-aside summaries)" in notes
+        assert (f"summaries: 1 set aside at {poison.id} "
+                "(towns projections set-aside summaries)") in notes
         listed = towns_command("projections", "set-aside", "audit", url=store_url).stdout
         assert [line.split()[:3] for line in listed.splitlines()[1:]] == [
             ["audit", str(poison.id), "towns:Application.Submitted"]]
