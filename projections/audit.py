@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
 from collections.abc import Sequence
 from typing import Any
 
 from domain.applications import EVENT_CLASSES, Application
 from domain.hashing import GENESIS
 from projections.base import Projection, Recorded, displayed, parse
+from projections import set_aside
 from projections.merkle import NODES_DDL, Frontier, StoredTree, record_leaf
 from projections.store import Tx
 
@@ -90,6 +92,7 @@ class AuditTrail(Projection):
         ids = {r.originator_id: str(r.originator_id) for r in batch if r.topic in TYPES}
         apps = self._applications(tx, names["audit_applications"], batch, ids)
         new_apps, links, checkpoints, nodes = [], [], [], []
+        unreadable: list[tuple[Recorded, str]] = []  # set aside once the rows are sent
         sha256, every = hashlib.sha256, CHECKPOINT_EVERY
         # The events' rows go to the server as they are made (the JSON is read meanwhile).
         with tx.inserter(names["audit_events"], EVENT_COLUMNS) as insert:
@@ -97,20 +100,14 @@ class AuditTrail(Projection):
                 position, topic = recorded.position, recorded.topic
                 kind = TYPES.get(topic)
                 if kind is not None:
-                    app_id = ids[recorded.originator_id]
-                    doc = parse(recorded.state)
-                    if kind == SUBMITTED:
-                        data = doc["data"]
-                        apps[app_id] = (displayed(data["call_id"]),
-                                        displayed(data["application_ref"]))
-                        new_apps.append((app_id, *apps[app_id], position))
-                    call_id, ref = apps.get(app_id, ("", ""))  # no submission: verify names it
-                    actor, message_id = actor_text(doc["actor"]), doc["message_id"]
-                    if "\x00" in actor or (type(message_id) is str and "\x00" in message_id):
-                        actor, message_id = displayed(actor), displayed(message_id)
-                    insert((position, app_id, call_id, ref, recorded.originator_version, kind,
-                            actor, message_id, doc["occurred_at"]["_data_"],
-                            doc["timestamp"]["_data_"], doc["hash"], doc["prev_hash"]))
+                    try:
+                        row = _event_row(recorded, kind, ids[recorded.originator_id], apps,
+                                         new_apps)
+                    except UNREADABLE as error:
+                        # Its row cannot be made; its link and leaf still are, from its bytes.
+                        unreadable.append((recorded, set_aside.reason_of(error)))
+                    else:
+                        insert(row)
                 sha = sha256(recorded.state).hexdigest()  # state_digest
                 seq, previous = seq + 1, log_link(previous, position, topic, sha)
                 leaf = record_leaf(position, topic, recorded.originator_id,
@@ -118,7 +115,9 @@ class AuditTrail(Projection):
                 nodes += frontier.append(leaf)
                 links.append((position, seq, topic, sha, previous, leaf.hex()))
                 if seq % every == 0:
-                    checkpoints.append((position, previous, seq, recorded_at(recorded)))
+                    checkpoints.append((position, previous, seq, _recorded_at(recorded)))
+        for recorded, reason in unreadable:  # never while the rows stream (one statement)
+            set_aside.record(tx, self._key(names), recorded, reason, _now())
         tx.insert_many(names["audit_applications"],
                        ("app_id", "call_id", "application_ref", "position"), new_apps)
         tx.insert_many(names["audit_chain"],
@@ -128,6 +127,18 @@ class AuditTrail(Projection):
         self._frontiers[names["audit_chain"]] = frontier
         tx.insert_many(names["audit_checkpoints"],
                        ("position", "chain_hash", "events", "recorded_at"), checkpoints)
+
+    def trial(self, tx: Tx, names: dict[str, str], recorded: Recorded) -> None:
+        """Only an event's row can be set aside here (its link and leaf never are): whether
+        the row can be made now."""
+        kind = TYPES.get(recorded.topic)
+        if kind is not None:
+            _event_row(recorded, kind, str(recorded.originator_id), {}, [])
+
+    def _key(self, names: dict[str, str]) -> str:
+        """The projection's name, or the name of its rebuild when ``names`` are not the live
+        tables (``projections.set_aside`` records a rebuild's under it)."""
+        return self.name if names == self.live_names() else f"{self.name}__next"
 
     def switched(self) -> None:
         self._frontiers.clear()  # a rebuilt chain may differ at the same size (set-aside events)
@@ -155,6 +166,40 @@ class AuditTrail(Projection):
             ):
                 apps[app_id] = (call_id, ref)
         return apps
+
+
+UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, IndexError, UnicodeError,
+              RecursionError)
+"""What reading a record's JSON for its row can raise (damaged bytes, a missing field)."""
+
+
+def _event_row(recorded: Recorded, kind: str, app_id: str, apps: dict, new_apps: list) -> tuple:
+    """The ``audit_events`` row of an application event (and its application, when it is the
+    submission); raises one of ``UNREADABLE`` when its bytes cannot give one."""
+    position = recorded.position
+    doc = parse(recorded.state)
+    if kind == SUBMITTED:
+        data = doc["data"]
+        apps[app_id] = (displayed(data["call_id"]), displayed(data["application_ref"]))
+        new_apps.append((app_id, *apps[app_id], position))
+    call_id, ref = apps.get(app_id, ("", ""))  # no submission: verify names it
+    actor, message_id = actor_text(doc["actor"]), doc["message_id"]
+    if "\x00" in actor or (type(message_id) is str and "\x00" in message_id):
+        actor, message_id = displayed(actor), displayed(message_id)
+    return (position, app_id, call_id, ref, recorded.originator_version, kind, actor,
+            message_id, doc["occurred_at"]["_data_"], doc["timestamp"]["_data_"], doc["hash"],
+            doc["prev_hash"])
+
+
+def _recorded_at(recorded: Recorded) -> str:
+    try:
+        return recorded_at(recorded)
+    except UNREADABLE:
+        return ""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
 
 
 SUBMITTED = Application.Submitted.EVENT_TYPE

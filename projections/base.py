@@ -124,6 +124,11 @@ class Projection:
     def apply(self, tx: Tx, names: dict[str, str], batch: Sequence[Recorded]) -> None:
         raise NotImplementedError
 
+    def trial(self, tx: Tx, names: dict[str, str], recorded: Recorded) -> None:
+        """Whether a set-aside event would now be taken: raises as ``apply`` would. The runner
+        undoes whatever it writes."""
+        self.apply(tx, names, [recorded])
+
     def switched(self) -> None:
         """A rebuild has just put other tables in place of the live ones (the runner calls it
         at the switch): drop what is kept in memory between batches about the old ones."""

@@ -336,7 +336,7 @@ class ProjectionRunner:
                         continue
                     try:
                         with tx.savepoint():
-                            projection.apply(tx, names, [self._decoded(projection, found[0])])
+                            projection.trial(tx, names, self._decoded(projection, found[0]))
                     except Exception as error:
                         if unreachable(error):
                             raise

@@ -370,3 +370,21 @@ def test_heads_proofs_and_evidence_over_http_for_the_province_and_auditors(world
         for path in ("/api/v1/audit/heads", "/api/v1/audit/evidence",
                      f"/api/v1/audit/proof?call_id={CALL}&application_ref=EV-2017-001"):
             assert client.get(path, headers=headers).status_code == status, (token, path)
+
+
+def test_a_record_the_audit_view_cannot_read_stays_in_its_chain_and_tree(world, config):
+    """Only its row is set aside: the tree the heads sign is the log's whole, so the witnesses
+    still agree with the log, and the damage shows as the break it is."""
+    towns, runner, checkpoints, witnesses, keys, log, _ = world
+    Desk(towns, config).submit("EV-2017-099")
+    damaged = log.ids()[-2]  # the submission (the last record is its inbox marker)
+    log.set_state(damaged, b'{"not": "an event"')
+    runner.catch_up(AuditTrail.name)
+    checkpoints.sign_if_due(force=True)
+    [aside] = runner.set_aside([AuditTrail.name])
+    assert aside.position == damaged
+    with runner.store.transaction() as tx:
+        assert tx.one("SELECT leaf FROM audit_chain WHERE position = ?", (damaged,))[0]
+    result = check(towns, runner, witnesses, keys)
+    assert result["evidence"]["ok"] is True and result["evidence"]["findings"] == []
+    assert result["ok"] is False and result["first_break"]["position"] == damaged
