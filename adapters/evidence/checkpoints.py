@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from adapters.config import ConfigError
 from adapters.evidence.heads import Signer, TreeHead, unsigned_head
 from adapters.evidence.witnesses import Witnesses
 from projections.audit import AuditTrail
@@ -42,10 +43,10 @@ class Cadence:
         try:
             made = cls(int(every) if every else 1000, float(seconds) if seconds else 60.0)
         except ValueError:
-            raise ValueError(f"{EVERY_ENV} must be a whole number of records and {SECONDS_ENV} "
-                             "a number of seconds") from None
+            raise ConfigError(f"{EVERY_ENV} must be a whole number of records and "
+                              f"{SECONDS_ENV} a number of seconds") from None
         if made.every < 1 or not made.seconds > 0:
-            raise ValueError(f"{EVERY_ENV} and {SECONDS_ENV} must be positive")
+            raise ConfigError(f"{EVERY_ENV} and {SECONDS_ENV} must be positive")
         return made
 
 

@@ -23,14 +23,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from adapters.config import ConfigError
+
 SIGNED_PREFIX = b"towns-tree-head-v1\n"
 KEY_ENV = "TOWNS_SIGNING_KEY"
 MAX_HEAD_TEXT = 4096
 """A witness line longer than this is not a head (a line is read whole before it is parsed)."""
 
 
-class KeyProblem(Exception):
-    """A signing or public key that cannot be used, with a sentence saying why."""
+class KeyProblem(ConfigError):
+    """A signing or public key that cannot be used, with a sentence saying why (a
+    configuration error: every command says it in one line)."""
 
 
 @dataclass(frozen=True)
