@@ -128,6 +128,16 @@ class AuditTrail(Projection):
         tx.insert_many(names["audit_checkpoints"],
                        ("position", "chain_hash", "events", "recorded_at"), checkpoints)
 
+    def create(self, tx: Tx, names: dict[str, str]) -> None:
+        """The tables; a trail written before the Merkle tree (its chain has no ``leaf``) is
+        dropped and its position forgotten first, so that it is built again from zero at the
+        next catch-up: the tree needs the leaf of every record from the first."""
+        if not _has_leaves(tx, names["audit_chain"]):
+            self.drop(tx, names)
+            tx.execute("DELETE FROM projection_positions WHERE name = ?", (self._key(names),))
+            self._frontiers.clear()
+        super().create(tx, names)
+
     def trial(self, tx: Tx, names: dict[str, str], recorded: Recorded) -> None:
         """Only an event's row can be set aside here (its link and leaf never are): whether
         the row can be made now."""
@@ -189,6 +199,17 @@ def _event_row(recorded: Recorded, kind: str, app_id: str, apps: dict, new_apps:
     return (position, app_id, call_id, ref, recorded.originator_version, kind, actor,
             message_id, doc["occurred_at"]["_data_"], doc["timestamp"]["_data_"], doc["hash"],
             doc["prev_hash"])
+
+
+def _has_leaves(tx: Tx, chain: str) -> bool:
+    """Whether the chain table has its ``leaf`` column, or does not exist yet."""
+    if tx.dialect == "postgres":
+        columns = [r[0] for r in tx.all(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = ?", (chain,))]
+    else:
+        columns = [r[1] for r in tx.all(f"PRAGMA table_info({chain})")]
+    return not columns or "leaf" in columns
 
 
 def _recorded_at(recorded: Recorded) -> str:

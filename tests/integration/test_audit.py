@@ -279,3 +279,20 @@ def test_the_cli_exits_0_when_intact_and_1_when_broken(sqlite_towns, config, tmp
     assert as_json.returncode == 1 and set(result) >= {"ok", "events_checked", "first_break"}
     assert (result["ok"], result["first_break"]["position"]) == (False, position)
     store.close()
+
+
+def test_a_trail_written_before_the_merkle_tree_is_built_again_from_zero(towns, config, runner):
+    build_history(towns, config, runner)
+    runner.catch_up(audit.AuditTrail.name)
+    with runner.store.transaction() as tx:  # as the trail stood before the tree
+        tx.execute("DROP TABLE audit_chain")
+        tx.execute("CREATE TABLE audit_chain (position BIGINT PRIMARY KEY, seq BIGINT NOT NULL, "
+                   "topic TEXT NOT NULL, state_sha256 TEXT NOT NULL, chain_hash TEXT NOT NULL)")
+        tx.execute("INSERT INTO audit_chain VALUES (1, 1, 't', 'x', 'y')")
+    runner.setup()  # as any process does at its start
+    positions = {s.name: s.position for s in runner.status()}
+    assert positions["audit"] == 0
+    runner.catch_up(audit.AuditTrail.name)
+    assert verify(towns, runner)["ok"] is True
+    with runner.store.transaction() as tx:
+        assert tx.one("SELECT COUNT(*) FROM audit_chain WHERE leaf IS NULL")[0] == 0
