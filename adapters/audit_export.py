@@ -130,9 +130,13 @@ def _problem(call_id: str, event: dict, version: int, previous: str) -> str | No
     return None
 
 
+def json_text(export: dict) -> str:
+    """The JSON export exactly as written: an offline check asks for these very bytes."""
+    return json.dumps(export, ensure_ascii=False, indent=2) + "\n"
+
+
 def write_json(export: dict, out: TextIO) -> None:
-    json.dump(export, out, ensure_ascii=False, indent=2)
-    out.write("\n")
+    out.write(json_text(export))
 
 
 def write_csv(export: dict, out: TextIO) -> None:

@@ -25,6 +25,7 @@ from adapters.evidence.heads import Signer
 from adapters.evidence.witnesses import Witnesses
 from domain.service import Towns
 from projections import registry
+from projections.audit import AuditTrail
 from projections.base import Projection
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
@@ -86,7 +87,7 @@ class Runtime:
     def sign_head(self) -> None:
         """A tree head over everything the audit view holds now, signed and witnessed."""
         if self.installed.evidence is not None:
-            self.runner.catch_up("audit")
+            self.runner.catch_up(AuditTrail.name)
             self.installed.evidence.sign_if_due(force=True)
 
     def close(self) -> None:

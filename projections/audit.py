@@ -28,7 +28,7 @@ from typing import Any
 
 from domain.applications import EVENT_CLASSES, Application
 from domain.hashing import GENESIS
-from projections.base import Projection, Recorded, displayed, parse
+from projections.base import NEXT, Projection, Recorded, displayed, parse
 from projections import set_aside
 from projections.merkle import NODES_DDL, Frontier, StoredTree, record_leaf
 from projections.store import Tx
@@ -148,7 +148,7 @@ class AuditTrail(Projection):
     def _key(self, names: dict[str, str]) -> str:
         """The projection's name, or the name of its rebuild when ``names`` are not the live
         tables (``projections.set_aside`` records a rebuild's under it)."""
-        return self.name if names == self.live_names() else f"{self.name}__next"
+        return self.name if names == self.live_names() else f"{self.name}{NEXT}"
 
     def switched(self) -> None:
         self._frontiers.clear()  # a rebuilt chain may differ at the same size (set-aside events)
@@ -203,12 +203,7 @@ def _event_row(recorded: Recorded, kind: str, app_id: str, apps: dict, new_apps:
 
 def _has_leaves(tx: Tx, chain: str) -> bool:
     """Whether the chain table has its ``leaf`` column, or does not exist yet."""
-    if tx.dialect == "postgres":
-        columns = [r[0] for r in tx.all(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-            "current_schema() AND table_name = ?", (chain,))]
-    else:
-        columns = [r[1] for r in tx.all(f"PRAGMA table_info({chain})")]
+    columns = tx.columns(chain)
     return not columns or "leaf" in columns
 
 

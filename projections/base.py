@@ -97,6 +97,10 @@ def next_standing(status: str | None, lapsed_from: str | None, kind: str,
     return after.status, after.lapsed_from
 
 
+NEXT = "__next"
+"""What a rebuild's tables and its key are named after: ``NAME__next`` beside ``NAME``."""
+
+
 class Projection:
     """A read model. ``tables`` maps each logical table to its CREATE TABLE statement with
     ``{name}`` for the physical name, so that a rebuild can build beside the live tables."""
@@ -137,4 +141,4 @@ class Projection:
         return {table: table for table in self.tables}
 
     def next_names(self) -> dict[str, str]:
-        return {table: f"{table}__next" for table in self.tables}
+        return {table: f"{table}{NEXT}" for table in self.tables}

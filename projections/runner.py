@@ -29,7 +29,7 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.service import Towns
 from projections import set_aside
-from projections.base import Projection, Recorded
+from projections.base import NEXT, Projection, Recorded
 from projections.log import LogReader
 from projections.set_aside import SetAside
 from projections.store import Tx, ViewStore, unreachable
@@ -37,7 +37,6 @@ from projections.store import Tx, ViewStore, unreachable
 log = logging.getLogger("towns.projections")
 
 BATCH = 1000
-NEXT = "__next"
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,8 @@ class ProjectionRunner:
         self.projections = {p.name: p for p in projections}
         self.log = LogReader(towns.recorder)
         self.switch_checks: dict[str, Callable[[Tx, dict[str, str]], str | None]] = {}
-        """Per projection, what a rebuild asks before it switches (``rebuild``'s ``check``)."""
+        """Per projection, what a rebuild asks of the rebuilt tables before it switches:
+        None, or why it must not (see ``rebuild``)."""
 
     def setup(self) -> None:
         self.store.ensure_positions()
@@ -222,14 +222,14 @@ class ProjectionRunner:
 
     # -- rebuilding --------------------------------------------------------------------------
 
-    def rebuild(self, name: str, batch: int = BATCH, wait: float = 30.0,
-                check: Callable[[Tx, dict[str, str]], str | None] | None = None) -> int:
+    def rebuild(self, name: str, batch: int = BATCH, wait: float = 30.0) -> int:
         """Builds the projection from zero beside the live tables, then switches in one
         transaction; reads go on from the live tables until the switch. What the rebuild sets
         aside is recorded under ``NAME__next`` and becomes the live name's at the switch
-        (``projections.set_aside.adopt``). ``check(tx, beside)`` looks at the rebuilt tables
-        before the switch: a reason it answers refuses the switch (``RebuildRefused``), and the
-        live tables stay as they were (the audit view's tree against the witnessed heads)."""
+        (``projections.set_aside.adopt``). The projection's ``switch_checks`` entry, if any, looks
+        at the rebuilt tables before the switch: a reason it answers refuses the switch
+        (``RebuildRefused``), and the live tables stay as they were (the audit view's tree
+        against the witnessed heads)."""
         projection = self.projection(name)
         beside, key = projection.next_names(), name + NEXT
         with self.store.transaction() as tx:
@@ -252,7 +252,7 @@ class ProjectionRunner:
                     while self._advance_or_set_aside(tx, projection, key, beside, batch):
                         pass
                     position = self.store.position(tx, key)
-                    check = check or self.switch_checks.get(name)
+                    check = self.switch_checks.get(name)
                     refused = check(tx, beside) if check is not None else None
                     if refused:
                         raise RebuildRefused(f"{name} was rebuilt but not switched: {refused}")

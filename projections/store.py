@@ -123,6 +123,14 @@ class Tx:
             raise
         self.execute("RELEASE towns_step")
 
+    def columns(self, table: str) -> list[str]:
+        """The columns of ``table`` (of this store's schema); none when there is no table."""
+        if self.dialect == "postgres":
+            return [r[0] for r in self.all(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND table_name = ?", (table,))]
+        return [r[1] for r in self.all(f"PRAGMA table_info({table})")]
+
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return list(self.execute(sql, params).fetchall())
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from adapters.bootstrap import build_runtime, build_towns
-from adapters.cli.common import (Failure, amqp_url_arg, env_int, log_to_stderr, os_user, rate,
-                                 reorder_window, serve_metrics, settle_memory, uuid_arg, whole)
+from adapters.cli.common import (Failure, amqp_url_arg, env_int, log_to_stderr, rate,
+                                 reason_option, reorder_window, serve_metrics, settle_memory,
+                                 uuid_arg, whole)
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -78,8 +79,7 @@ def register(commands) -> None:
                         metavar="ID", help="a dead letter's id (see `towns dead-letters list`)")
     chosen.add_argument("--all", action="store_true", help="every open dead letter")
     requeue.add_argument("--by", metavar="NAME", help="who re-drives them (default: the OS user name)")
-    requeue.add_argument("--reason", metavar="TEXT",
-                         help="why: recorded with who and when as an event of the log")
+    reason_option(requeue)
     requeue.set_defaults(run=run_dead_letters_requeue)
 
 
@@ -162,6 +162,7 @@ def run_dead_letters_requeue(args: argparse.Namespace) -> None:
 
     from adapters.amqp.redrive import RedriveError, requeue
     from adapters.amqp.topology import amqp_url
+    from adapters.evidence.actions import local_actor
     from adapters.inbound_records import InboundRecords
 
     url = amqp_url()
@@ -170,8 +171,8 @@ def run_dead_letters_requeue(args: argparse.Namespace) -> None:
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     towns = build_towns(load_config())
     try:
-        done = requeue(InboundRecords(towns), url, args.ids, args.all, args.by or os_user(),
-                       args.reason)
+        done = requeue(InboundRecords(towns), url, args.ids, args.all,
+                       args.by or local_actor(), args.reason)
     except RedriveError as error:
         raise Failure(str(error)) from None
     except PersistenceError as error:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import getpass
 import logging
 import os
 import sys
@@ -98,11 +97,10 @@ def env_int(name: str, default: int) -> int:
         return default
 
 
-def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in this environment
-        return "unknown"
+def reason_option(parser: argparse.ArgumentParser) -> None:
+    """``--reason``: why an operator acts, recorded with who and when as an event of the log."""
+    parser.add_argument("--reason", metavar="TEXT",
+                        help="why: recorded with who and when as an event of the log")
 
 
 def log_to_stderr() -> None:

@@ -8,8 +8,8 @@ import signal
 from datetime import datetime, timezone
 
 from adapters.bootstrap import build_runtime, build_towns, database_url
-from adapters.cli.common import (Failure, instant, log_to_stderr, seconds, serve_metrics,
-                                 settle_memory, whole)
+from adapters.cli.common import (Failure, instant, log_to_stderr, reason_option, seconds,
+                                 serve_metrics, settle_memory, whole)
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -40,8 +40,7 @@ def register(commands) -> None:
         "rebuild", help="rebuild a projection (all when no NAME) from zero beside the live one, then switch"
     )
     rebuild.add_argument("name", nargs="?", metavar="NAME")
-    rebuild.add_argument("--reason", metavar="TEXT",
-                         help="why: recorded with who and when as an event of the log")
+    reason_option(rebuild)
     rebuild.set_defaults(run=run_projections_rebuild)
     aside = view_commands.add_parser(
         "set-aside", help="the events a projection could not take and set aside",
@@ -61,8 +60,7 @@ def register(commands) -> None:
     retry.add_argument("name", nargs="?", metavar="NAME")
     retry.add_argument("--position", type=whole(1, what="a log position"), metavar="P",
                        help="only the event at this log position (needs NAME)")
-    retry.add_argument("--reason", metavar="TEXT",
-                         help="why: recorded with who and when as an event of the log")
+    reason_option(retry)
     retry.set_defaults(run=run_projections_retry)
 
     deadlines = commands.add_parser("deadlines", help="the deadline check")
@@ -78,8 +76,7 @@ def register(commands) -> None:
     )
     check.add_argument("--call", required=True, metavar="CALL")
     check.add_argument("--as-of", type=instant, metavar="T", help="an ISO 8601 instant with an offset")
-    check.add_argument("--reason", metavar="TEXT",
-                         help="why: recorded with who and when as an event of the log")
+    reason_option(check)
     check.set_defaults(run=run_deadlines_check)
 
 

@@ -15,7 +15,6 @@ import getpass
 import hashlib
 import json
 import logging
-import socket
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -30,12 +29,12 @@ TOPICS = (OperatorAction.Taken.TOPIC, Deployment.ConfigurationChanged.TOPIC,
 
 
 def local_actor() -> str:
-    """Who runs a command on this machine: the operating-system user at the host."""
+    """Who runs a command on this machine: the operating-system user (as a re-drive records
+    it when ``--by`` is not given)."""
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in this environment
+        return "unknown"
 
 
 def record_action(towns: Any, action: str, actor: str, reason: str | None,

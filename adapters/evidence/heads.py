@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from adapters.config import ConfigError
+from domain.hashing import canonical
 
 SIGNED_PREFIX = b"towns-tree-head-v1\n"
 KEY_ENV = "TOWNS_SIGNING_KEY"
@@ -56,7 +57,7 @@ class TreeHead:
 
     def line(self) -> str:
         """The head as one JSON line (a witness file's line, a stream message's body)."""
-        return json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return canonical(self.as_dict()).decode("utf-8")
 
     @classmethod
     def parse(cls, value: Any) -> TreeHead:
@@ -82,8 +83,7 @@ class TreeHead:
 
 
 def signed_bytes(size: int, root: str, time: str, key_id: str | None) -> bytes:
-    fields = {"key_id": key_id, "root": root, "size": size, "time": time}
-    return SIGNED_PREFIX + json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    return SIGNED_PREFIX + canonical({"key_id": key_id, "root": root, "size": size, "time": time})
 
 
 def _hex(text: str) -> bool:

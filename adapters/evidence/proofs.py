@@ -21,18 +21,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from adapters.audit_export import check_export as check_chains
+from adapters.audit_export import json_text
 from adapters.evidence.checkpoints import Checkpoints, latest, stored_tree
 from adapters.evidence.heads import Signer, TreeHead, key_id, public_pem, verify_head
+from domain.hashing import canonical
 from domain.merkle import verify_inclusion
 from projections.audit import AuditTrail
 from projections.merkle import record_leaf
 from projections.store import ViewStore
 
 EXPORT_PREFIX = b"towns-audit-export-v1\n"
-
-
-def compact(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _leaf_indexes(tx, positions: list[int]) -> dict[int, int]:
@@ -97,7 +95,7 @@ def add_evidence(trail: dict[str, Any], towns: Any, store: ViewStore,
     trail["public_key"] = public_pem(signer.public) if signer else None
     if signer is not None:
         trail["signature"] = base64.b64encode(
-            signer.private.sign(EXPORT_PREFIX + compact(trail))).decode("ascii")
+            signer.private.sign(EXPORT_PREFIX + canonical(trail))).decode("ascii")
     return trail
 
 
@@ -123,8 +121,7 @@ def check_export(raw: bytes, public: Ed25519PublicKey) -> str | None:
         return f"the file is not JSON: {error}"
     if not isinstance(trail, dict):
         return "the file is not an export"
-    expected = json.dumps(trail, ensure_ascii=False, indent=2).encode() + b"\n"
-    if raw != expected:
+    if raw != json_text(trail).encode("utf-8"):
         return "the file is not byte for byte as exported"
     if trail.get("public_key") is None or trail.get("signature") is None:
         return "the export is not signed (the service had no signing key)"
@@ -133,7 +130,7 @@ def check_export(raw: bytes, public: Ed25519PublicKey) -> str | None:
     body = {k: v for k, v in trail.items() if k != "signature"}
     try:
         public.verify(base64.b64decode(trail["signature"], validate=True),
-                      EXPORT_PREFIX + compact(body))
+                      EXPORT_PREFIX + canonical(body))
     except (InvalidSignature, ValueError, TypeError):
         return "the export's signature does not verify"
     try:

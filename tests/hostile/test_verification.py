@@ -26,31 +26,23 @@ from adapters.audit import verify
 from adapters.bootstrap import build_towns
 from adapters.http import create_app
 from adapters.http.context import EXTENSION
-from projections import audit as trail
 from projections.audit import AuditTrail
 from projections.registry import projections
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
 from tests.desk import Desk
 from tests.factories import CALL, encode, envelope
-from tests.integration.test_audit import build_history, log, position_of, tamper
+from tests.integration.test_audit import (  # noqa: F401 - fixtures
+    build_history,
+    log,
+    position_of,
+    runner,
+    small_checkpoints,
+    tamper,
+)
 
 VERIFY = "/api/v1/audit/verify"
 APP = f"/api/v1/applications/{CALL}/SD-2017-001"
-
-
-@pytest.fixture(autouse=True)
-def small_checkpoints(monkeypatch):
-    monkeypatch.setattr(trail, "CHECKPOINT_EVERY", 5)  # a small history still has checkpoints
-
-
-@pytest.fixture
-def runner(towns, store_url):
-    store = ViewStore(store_url)
-    runner = ProjectionRunner(towns, store, projections())
-    runner.setup()
-    yield runner
-    store.close()
 
 
 @contextlib.contextmanager
