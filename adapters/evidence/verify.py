@@ -76,8 +76,10 @@ def witnessed_heads(witnesses: Witnesses, keys: dict[str, Ed25519PublicKey],
         evidence.witnesses.append({"name": reading.name, "available": reading.available,
                                    "heads": len(reading.heads)})
         for problem in reading.problems:
-            evidence.fail("witness_unreadable" if not reading.available else "witness_line",
-                          problem, witness=reading.name)
+            if reading.available:  # a line that is not a head: the witness was written to
+                evidence.fail("witness_line", problem, witness=reading.name)
+            else:  # unreachable now (a broker down): said, checked against the others
+                evidence.missing_witnesses.append(problem)
         for at, head in reading.heads:
             if not head.signed:
                 evidence.signed = False
@@ -94,7 +96,7 @@ def witnessed_heads(witnesses: Witnesses, keys: dict[str, Ed25519PublicKey],
                 evidence.fail("witnesses_disagree",
                               f"the {seen[1]} and {reading.name} witnesses hold different "
                               f"roots for size {head.size}", size=head.size)
-    evidence.missing_witnesses = witnesses.missing()
+    evidence.missing_witnesses += witnesses.missing()
     return [by_size[s][0] for s in sorted(by_size)]
 
 

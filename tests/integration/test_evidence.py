@@ -388,3 +388,13 @@ def test_a_record_the_audit_view_cannot_read_stays_in_its_chain_and_tree(world, 
     result = check(towns, runner, witnesses, keys)
     assert result["evidence"]["ok"] is True and result["evidence"]["findings"] == []
     assert result["ok"] is False and result["first_break"]["position"] == damaged
+
+
+def test_a_witness_out_of_reach_is_said_and_the_others_still_answer(world):
+    towns, runner, checkpoints, witnesses, keys, log, _ = world
+    both = Witnesses(str(witnesses.file.folder), "amqp://guest:guest@127.0.0.1:1/%2F")
+    result = check(towns, runner, both, keys)
+    assert result["ok"] is True and result["evidence"]["heads_checked"] >= 3
+    assert any("cannot be read" in m for m in result["evidence"]["missing_witnesses"])
+    assert {w["name"]: w["available"] for w in result["evidence"]["witnesses"]} == {
+        "file": True, "stream": False}
