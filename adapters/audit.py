@@ -28,25 +28,31 @@ earliest in log order. Exporting lives in ``adapters.audit_export``.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import psycopg
 from eventsourcing.persistence import PersistenceError
 
-from adapters.audit_apps import ApplicationChains
+from adapters.audit_apps import ApplicationChains, whole_events
 from adapters.audit_export import check_export, export, write_csv, write_json  # noqa: F401
 from adapters.audit_log import FIELDS, LogChain
-from adapters.evidence.verify import check as check_evidence
+from adapters.evidence.verify import Evidence, Reproduction, start, summary_lines
 from adapters.evidence.verify import from_env as evidence_from_env
-from adapters.evidence.verify import summary_lines
 from adapters.evidence.witnesses import Witnesses
 from domain.service import Towns
-from projections.audit import AuditTrail
+from projections.audit import TYPES, AuditTrail
+from projections.log import LogReader
 from projections.runner import ProjectionRunner
 
 PAGE = 1000
+PARALLEL_FROM = 50_000
+"""From this many records, application events are read in a second process beside the rest."""
 STORE_ERRORS = (PersistenceError, psycopg.Error, sqlite3.Error)
 
 
@@ -67,61 +73,103 @@ def verify(towns: Towns, runner: ProjectionRunner,
             f"SELECT position, chain_hash, events FROM {names['audit_checkpoints']} "
             "WHERE position <= ?", (trail_to,))}
     log, chains = LogChain(apps, marks), ApplicationChains(towns, apps)
+    witnesses, keys = evidence if evidence is not None else evidence_from_env()
+    witnessed = Evidence()
+    tree = Reproduction(start(runner.store, witnesses, keys, witnessed), witnessed)
     checked_to, stopped = 0, None
     try:
-        for end, page, rows, events in _windows(towns, runner, names, head, trail_to):
-            raw = {n.id: n for n in page}
-            for at in sorted(raw.keys() | rows.keys()):
-                if at not in raw:
-                    log.orphan(rows[at], events.get(at, (None, None))[:2])
-                    continue
-                vouched = log.record(raw[at], rows.get(at), at <= trail_to)
-                chains.record(raw[at], vouched, events.get(at))
-            checked_to = end
+        with _second_process(head) as pool:
+            for end, page, rows, events, quick in _ahead(
+                    _windows(towns, runner, names, head, trail_to), pool):
+                raw = {n.position: n for n in page}
+                records = []
+                for at in sorted(raw.keys() | rows.keys()):
+                    if at not in raw:
+                        log.orphan(rows[at], events.get(at, (None, None))[:2])
+                        continue
+                    n = raw[at]
+                    vouched = log.record(n, rows.get(at), at <= trail_to)
+                    records.append((at, n.topic, n.originator_id, n.originator_version, log.sha))
+                    chains.record(n, vouched, events.get(at), quick.get(at, False))
+                with runner.store.transaction(read_only=True) as tx:
+                    tree.feed(tx, records, {r[1] - 1: (bytes.fromhex(r[5]), r[0], r[2])
+                                            for r in rows.values() if r[5]})
+                checked_to = end
+        with runner.store.transaction(read_only=True) as tx:
+            tree.finish(tx)
     except STORE_ERRORS as error:
         stopped = f"the store failed: {' '.join(str(error).split()) or type(error).__name__}"
+        witnessed.records_checked = tree.accumulator.size
     else:
         log.finish()
     breaks = ([log.broken] if log.broken else []) + chains.breaks
     breaks.sort(key=lambda b: (b["position"] is None, b["position"] or 0))
-    witnessed = _witnessed(towns, runner, evidence, head)
-    ok = False if breaks or not witnessed["ok"] else None if stopped else True
+    ok = False if breaks or not witnessed.ok else None if stopped else True
     return {"ok": ok, "events_checked": log.linked, "first_break": _first(breaks),
             "breaks": breaks, "head_at_start": head, "checked_to": checked_to,
             "incomplete": stopped, "position": position, "outside_trail": log.outside_count,
             "outside_trail_positions": log.outside, "chain_head": log.head,
             "applications_checked": chains.applications,
             "application_events_checked": chains.events, "checkpoints_checked": log.checkpoints,
-            "evidence": witnessed}
-
-
-def _witnessed(towns: Towns, runner: ProjectionRunner, evidence: tuple | None,
-               head: int) -> dict[str, Any]:
-    """The log against the witnessed tree heads (``adapters.evidence.verify``)."""
-    witnesses, keys = evidence if evidence is not None else evidence_from_env()
-    return check_evidence(towns, runner.store, witnesses, keys, up_to=head).as_dict()
+            "evidence": witnessed.as_dict()}
 
 
 def _windows(towns: Towns, runner: ProjectionRunner, names: dict, head: int,
              trail_to: int) -> Iterator[tuple[int, list, dict, dict]]:
-    """The log up to ``head`` in pages, each with the trail's ``audit_chain`` and
-    ``audit_events`` rows (up to ``trail_to``) over the same positions: (the page's last
-    position, its notifications, chain rows and event rows by position)."""
-    start = 0
+    """The log up to ``head`` in pages (``projections.base.Recorded``), each with the trail's
+    ``audit_chain`` and ``audit_events`` rows (up to ``trail_to``) over the same positions:
+    (the page's last position, its records, chain rows and event rows by position)."""
+    reader, start = LogReader(towns.recorder), 0
     while start < head:
-        page = towns.recorder.select_notifications(
-            start=start, limit=PAGE, stop=head, inclusive_of_start=False)
-        end = page[-1].id if len(page) == PAGE else head
+        page = [r for r in reader.after(start, PAGE) if r.position <= head]
+        end = page[-1].position if len(page) == PAGE else head
         span = (start, min(end, trail_to))
         with runner.store.transaction(read_only=True) as tx:
             rows = {r[0]: r for r in tx.all(
-                "SELECT position, seq, topic, state_sha256, chain_hash FROM "
+                "SELECT position, seq, topic, state_sha256, chain_hash, leaf FROM "
                 f"{names['audit_chain']} WHERE position > ? AND position <= ?", span)}
             events = {r[0]: r[1:] for r in tx.all(
                 f"SELECT position, app_id, version, hash FROM {names['audit_events']} "
                 "WHERE position > ? AND position <= ?", span)}
         yield end, page, rows, events
         start = end
+
+
+@contextmanager
+def _second_process(head: int) -> Iterator[ProcessPoolExecutor | None]:
+    """A second process to read application events in (``whole_events``), where the log is
+    long enough to be worth its start and the machine has a second core; else None."""
+    if head < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
+        yield None
+        return
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _ahead(windows: Iterator[tuple], pool: ProcessPoolExecutor | None) -> Iterator[tuple]:
+    """Each window with ``whole_event`` of its application events by position: computed in
+    ``pool`` one page ahead of the caller, or ({}: the caller computes them) without one."""
+    if pool is None:
+        for window in windows:
+            yield (*window, {})
+        return
+    previous = None
+    for window in windows:
+        events = [r for r in window[1] if r.topic in TYPES]
+        future = pool.submit(whole_events, [(r.topic, r.state, r.originator_id,
+                                             r.originator_version) for r in events])
+        if previous is not None:
+            yield _with_quick(*previous)
+        previous = (window, events, future)
+    if previous is not None:
+        yield _with_quick(*previous)
+
+
+def _with_quick(window: tuple, events: list, future: Future) -> tuple:
+    return (*window, {r.position: quick for r, quick in zip(events, future.result())})
 
 
 def _first(breaks: list[dict]) -> dict | None:

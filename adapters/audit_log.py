@@ -38,28 +38,29 @@ class LogChain:
         self.outside: list[int] = []  # the first SHOWN positions checked from bytes alone
         self.outside_count = 0
         self.broken: dict | None = None
+        self.sha = ""  # the SHA-256 of the last record's stored bytes, in hex
         self._recorded = (0, GENESIS)  # ordinal and chain hash of the trail's last row matched
         self._unrecorded: list[tuple] = []  # records the trail had no row for, since that row
 
     def record(self, n: Any, row: tuple | None, recorded: bool) -> bool:
-        """Links notification ``n``; whether the trail's ``row`` (position, seq, topic,
+        """Links notification ``n`` (a ``projections.base.Recorded``); whether the trail's ``row`` (position, seq, topic,
         state_sha256, chain_hash) vouches for its bytes. ``recorded``: the trail has read past
         ``n`` (so a missing row is a record it set aside, or a row removed)."""
-        sha = state_digest(n.state)
+        sha = self.sha = state_digest(n.state)
         self.linked += 1
-        self.head = log_link(self.head, n.id, n.topic, sha)
+        self.head = log_link(self.head, n.position, n.topic, sha)
         if self.broken is not None or row is None:
             if row is None and recorded and self.broken is None:
-                self._unrecorded.append((n.id, n.topic, sha, n.originator_id, n.originator_version))
+                self._unrecorded.append((n.position, n.topic, sha, n.originator_id, n.originator_version))
             else:
-                self._outside(n.id)
+                self._outside(n.position)
             return False
-        if self._unrecorded and not self._skipped(n.id, n.topic, sha, row):
+        if self._unrecorded and not self._skipped(n.position, n.topic, sha, row):
             self._break(self._unrecorded[0], "in the log, missing from the audit chain")
-            self._outside(n.id)
+            self._outside(n.position)
             return False
-        seq, previous = self._recorded[0] + 1, log_link(self._recorded[1], n.id, n.topic, sha)
-        mark = self.marks.pop(n.id, None)
+        seq, previous = self._recorded[0] + 1, log_link(self._recorded[1], n.position, n.topic, sha)
+        mark = self.marks.pop(n.position, None)
         reason = (
             "topic differs from the audit chain's" if n.topic != row[2]
             else "stored bytes differ from those the audit chain recorded" if sha != row[3]
@@ -115,13 +116,14 @@ class LogChain:
 
 def breach(chain: str, apps: dict, where: Any, reason: str, app_id: str | None = None,
            version: int | None = None, topic: str | None = None) -> dict:
-    """A break; ``where`` is a notification, a (position, topic, sha, originator id, version)
-    tuple of one, a position, or None."""
-    if isinstance(where, tuple):
-        where, topic, app_id, version = where[0], where[1], str(where[3]), where[4]
-    position = getattr(where, "id", where)
+    """A break; ``where`` is a notification (``projections.base.Recorded``), a (position,
+    topic, sha, originator id, version) tuple of one, a position, or None."""
     if hasattr(where, "originator_id"):
         app_id, version, topic = str(where.originator_id), where.originator_version, where.topic
+        where = where.position
+    elif isinstance(where, tuple):
+        where, topic, app_id, version = where[0], where[1], str(where[3]), where[4]
+    position = where
     call_id, ref = apps.get(app_id, (None, None)) if app_id else (None, None)
     if ref is None:
         version = None

@@ -286,16 +286,33 @@ def _content(
     data: dict,
     originator_topic: str | None = None,
 ) -> dict[str, Any]:
+    # the times as canonical() would write them, without its call back per datetime
+    return event_content(event_class, str(originator_id), version, recorded_at.isoformat(),
+                         meta.occurred_at.isoformat(), meta.actor, meta.message_id, data,
+                         originator_topic)
+
+
+def event_content(
+    event_class: type[Application.Event],
+    application_id: str,
+    version: int,
+    recorded_at: str,
+    occurred_at: str,
+    actor: dict,
+    message_id: str,
+    data: dict,
+    originator_topic: str | None = None,
+) -> dict[str, Any]:
+    """What an event's hash covers (beside the previous hash), its times in ISO form."""
     content = {
         "type": event_class.EVENT_TYPE,
         "topic": event_class.TOPIC,
-        "application_id": str(originator_id),
+        "application_id": application_id,
         "version": version,
-        # as canonical() would write them, without its call back per datetime
-        "recorded_at": recorded_at.isoformat(),
-        "occurred_at": meta.occurred_at.isoformat(),
-        "actor": meta.actor,
-        "message_id": meta.message_id,
+        "recorded_at": recorded_at,
+        "occurred_at": occurred_at,
+        "actor": actor,
+        "message_id": message_id,
         "data": data,
     }
     if originator_topic is not None:  # the first event names the aggregate's class

@@ -1,13 +1,14 @@
 """Verification that believes the witnesses, not the database.
 
-``check(towns, store, witnesses, keys, up_to)``:
+``start(store, witnesses, keys, evidence)`` then a ``Reproduction`` fed the log's records by
+``adapters.audit.verify`` as it reads them for the hash chains (one read of the log for both):
 
 1. reads every head from every witness (never from the database) and checks each signature
    against the keys the verifier trusts (the configured signing key, and any given by hand);
    a head that does not verify, a witness line that is not a head, and two witnesses that
    hold different heads for one size are each a finding;
 2. recomputes the Merkle tree from the records stored in the event store, in log order (up to
-   ``up_to``, the head of the log when verification started), and checks that each witnessed
+   the head of the log when verification started), and checks that each witnessed
    head's root is the root of the log's first ``size`` records, that each head's tree is a prefix
    of the next (a consistency proof from the audit view's tree, checked as any auditor would),
    and that the log still holds every record a head covers;
@@ -31,12 +32,9 @@ from adapters.evidence.checkpoints import stored_tree
 from adapters.evidence.heads import TreeHead, verify_head
 from adapters.evidence.witnesses import Witnesses
 from domain.merkle import RootAccumulator, verify_consistency
-from projections.log import LogReader
-from projections.audit import state_digest
 from projections.merkle import record_leaf
 from projections.store import ViewStore
 
-PAGE = 1000
 
 
 @dataclass
@@ -100,17 +98,17 @@ def witnessed_heads(witnesses: Witnesses, keys: dict[str, Ed25519PublicKey],
     return [by_size[s][0] for s in sorted(by_size)]
 
 
-def check(towns: Any, store: ViewStore, witnesses: Witnesses,
-          keys: dict[str, Ed25519PublicKey], up_to: int | None = None) -> Evidence:
-    evidence = Evidence()
+def start(store: ViewStore, witnesses: Witnesses, keys: dict[str, Ed25519PublicKey],
+          evidence: Evidence) -> list[TreeHead]:
+    """Reads and checks the witnessed heads and their consistency with one another: what the
+    log is then checked against (``Reproduction``)."""
     heads = witnessed_heads(witnesses, keys, evidence)
     evidence.heads = len(heads)
     evidence.latest = heads[-1] if heads else None
     if not witnesses.present:
         evidence.signed = False
     _consistent(store, heads, evidence)
-    _reproduce(towns, store, heads, up_to, evidence)
-    return evidence
+    return heads
 
 
 def _consistent(store: ViewStore, heads: list[TreeHead], evidence: Evidence) -> None:
@@ -135,44 +133,57 @@ def _consistent(store: ViewStore, heads: list[TreeHead], evidence: Evidence) -> 
                               "tree", size=second.size)
 
 
-def _reproduce(towns: Any, store: ViewStore, heads: list[TreeHead], up_to: int | None,
-               evidence: Evidence) -> None:
-    """Recomputes the tree from the stored records and compares it with every head."""
-    reader = LogReader(towns.recorder)
-    head_of_log = up_to if up_to is not None else (towns.recorder.max_notification_id() or 0)
-    accumulator = RootAccumulator()
-    pending = list(heads)
-    first_mismatch: dict | None = None  # the first record whose leaf differs from the view's
-    position = 0
-    with store.transaction(read_only=True) as tx:
+class Reproduction:
+    """Recomputes the tree from the stored records, fed in log order a page at a time, and
+    compares it with every witnessed head as the log reaches its size."""
+
+    def __init__(self, heads: list[TreeHead], evidence: Evidence) -> None:
+        self.heads, self.evidence = heads, evidence
+        self.accumulator = RootAccumulator()
+        self.pending = list(heads)
+        self.first_mismatch: dict | None = None  # the first record whose leaf differs
+
+    def feed(self, tx, records: list[tuple[int, str, Any, int, str]],
+             known: dict[int, tuple[bytes, int, str]] | None = None) -> None:
+        """The next ``records`` of the log: (position, topic, originator id, version, SHA-256
+        of the stored bytes in hex); ``tx`` reads the audit view's tree; ``known``: leaves of
+        the view's tree already read, as ``_stored_leaves`` gives them (the caller read them
+        with the trail's rows), which spares reading them again when they cover the records."""
+        if not records:
+            return
+        accumulator, pending = self.accumulator, self.pending
         tree = stored_tree(tx)
-        while pending or position < head_of_log:
-            records = reader.after(position, PAGE)
-            records = [r for r in records if r.position <= head_of_log]
-            if not records:
-                break
-            seq = accumulator.size
-            stored = _stored_leaves(tx, tree, seq, seq + len(records))
-            for recorded in records:
-                leaf = record_leaf(recorded.position, recorded.topic, recorded.originator_id,
-                                   recorded.originator_version, state_digest(recorded.state))
+        seq = accumulator.size
+        stored: dict = {}
+        if self.first_mismatch is None:  # once one is found, the view's leaves are not needed
+            stored = known if known and all(i in known for i in range(seq, seq + len(records))) \
+                else _stored_leaves(tx, tree, seq, seq + len(records))
+        for position, topic, originator_id, version, sha in records:
+            leaf = record_leaf(position, topic, originator_id, version, sha)
+            if self.first_mismatch is None:
                 kept = stored.get(accumulator.size)
-                if first_mismatch is None and kept is not None and kept[0] != leaf:
-                    first_mismatch = {"record": accumulator.size + 1,
-                                      "position": recorded.position, "topic": recorded.topic,
-                                      "witnessed_position": kept[1], "witnessed_topic": kept[2]}
-                accumulator.append(leaf)
-                while pending and pending[0].size == accumulator.size:
-                    _compare(pending.pop(0), accumulator.root(), tree, first_mismatch, evidence)
-            position = records[-1].position
-        evidence.records_checked = accumulator.size
-        for head in pending:  # heads beyond the log: records are missing
-            if first_mismatch is not None and _view_holds(tree, head):
-                _compare(head, accumulator.root(), tree, first_mismatch, evidence)
+                if kept is not None and kept[0] != leaf:
+                    self.first_mismatch = {
+                        "record": accumulator.size + 1, "position": position, "topic": topic,
+                        "witnessed_position": kept[1], "witnessed_topic": kept[2]}
+            accumulator.append(leaf)
+            while pending and pending[0].size == accumulator.size:
+                _compare(pending.pop(0), accumulator.root(), tree, self.first_mismatch,
+                         self.evidence)
+
+    def finish(self, tx) -> None:
+        """After the last record: the heads the log no longer reaches."""
+        tree, size = stored_tree(tx), self.accumulator.size
+        self.evidence.records_checked = size
+        for head in self.pending:  # heads beyond the log: records are missing
+            if self.first_mismatch is not None and _view_holds(tree, head):
+                _compare(head, self.accumulator.root(), tree, self.first_mismatch,
+                         self.evidence)
             else:
-                _missing(head, accumulator.size, tree, evidence)
-    last = heads[-1].size if heads else 0
-    evidence.unwitnessed_records = max(0, accumulator.size - last)
+                _missing(head, size, tree, self.evidence)
+        self.pending = []
+        last = self.heads[-1].size if self.heads else 0
+        self.evidence.unwitnessed_records = max(0, size - last)
 
 
 def _stored_leaves(tx, tree, start: int, end: int) -> dict[int, tuple[bytes, int, str]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters import audit as audit_module
 from adapters.audit import check_export, export, verify, write_csv
 from domain.applications import Application, application_id
 from domain.errors import UnknownCall
@@ -180,6 +181,24 @@ def test_a_changed_byte_is_named_in_both_chains(towns, config, runner):
         position, "SD-2017-002", 2)
     assert first["chain"] == "application+log" and "stored bytes differ" in first["reason"]
     assert {b["chain"] for b in result["breaks"]} == {"application", "log"}
+
+
+def test_a_long_log_read_with_a_second_process_gives_the_same_verdict(towns, config, runner,
+                                                                       monkeypatch):
+    """From ``PARALLEL_FROM`` records, application events are read in a second process: the
+    answer is the one a single process gives, intact or broken."""
+    build_history(towns, config)
+    runner.catch_up_all()
+    alone = verify(towns, runner)
+    monkeypatch.setattr(audit_module, "PARALLEL_FROM", 0)
+    assert verify(towns, runner) == alone and alone["ok"] is True
+    tamper(runner, position_of(towns, "SD-2017-002", 2), b"zone map", b"Z")
+    tamper(runner, position_of(towns, "FS-2017-001", 2), b"{", b"[")
+    broken = verify(towns, runner)
+    monkeypatch.setattr(audit_module, "PARALLEL_FROM", 10**9)
+    assert verify(towns, runner) == broken and broken["ok"] is False
+    assert [(b["chain"], b["application_ref"]) for b in broken["breaks"]] == [
+        ("log", "SD-2017-002"), ("application", "SD-2017-002"), ("application", "FS-2017-001")]
 
 
 def test_a_record_that_no_longer_decodes_stops_nothing_but_is_named(towns, config, runner):
