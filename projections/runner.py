@@ -30,7 +30,7 @@ from eventsourcing.persistence import StoredEvent
 from domain.service import Towns
 from projections import set_aside
 from projections.base import NEXT, Projection, Recorded
-from projections.log import LogReader
+from projections.log import LogReader, ReadAhead
 from projections.set_aside import SetAside
 from projections.store import Tx, ViewStore, unreachable
 
@@ -85,6 +85,7 @@ class ProjectionRunner:
         self.store = store
         self.projections = {p.name: p for p in projections}
         self.log = LogReader(towns.recorder)
+        self.ahead = ReadAhead(self.log)  # catching up: the next page read meanwhile
         self.switch_checks: dict[str, Callable[[Tx, dict[str, str]], str | None]] = {}
         """Per projection, what a rebuild asks of the rebuilt tables before it switches:
         None, or why it must not (see ``rebuild``)."""
@@ -129,6 +130,7 @@ class ProjectionRunner:
             with self.store.transaction() as tx:
                 if not tx.try_lock(key):
                     return None
+                tx.derived()
                 return self._advance(tx, projection, key, names, batch)
         except Exception as error:
             if unreachable(error):
@@ -143,7 +145,7 @@ class ProjectionRunner:
         head = self.towns.recorder.max_notification_id() or 0
         mapper = self.towns.mapper
         if self._plain(projection):
-            recorded = self.log.after(position, batch, projection.topics)
+            recorded = self.ahead.after(position, batch, projection.topics)
         else:
             decode = mapper.to_domain_event
             recorded = [Recorded(n.id, n.topic, decode(n), n.state, n.originator_id,

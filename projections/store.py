@@ -51,6 +51,13 @@ class Tx:
         if rows:
             self.connection.cursor().executemany(self._sql(sql), [tuple(r) for r in rows])
 
+    def derived(self) -> None:
+        """Says that this transaction writes only what the log can give again (a view's rows
+        with its position): on PostgreSQL its commit does not wait for the disk. A crash may
+        then lose its last commits, rows and position together, and they are made again."""
+        if self.dialect == "postgres":
+            self.execute("SET LOCAL synchronous_commit TO OFF")
+
     def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Plain inserts of many rows: COPY on PostgreSQL (several times faster than
         statement by statement), executemany on SQLite."""
