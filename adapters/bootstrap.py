@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from adapters.config import Config, load_config
+from adapters.saving import StoreTowns
 from domain.service import Towns
 
 DEFAULT_DATABASE_URL = "sqlite:///./towns.db"
@@ -118,13 +119,13 @@ def build_towns(
     config = config or load_config()
     settings = store_settings(url or database_url())
     if on_commit is None:
-        return Towns(config.calls, env=settings)
+        return StoreTowns(config.calls, env=settings)
     towns = _ReportingTowns(config.calls, env=settings)
     towns.on_commit = on_commit
     return towns
 
 
-class _ReportingTowns(Towns):
+class _ReportingTowns(StoreTowns):
     """``Towns`` that reports each commit, through eventsourcing's hook for subclasses
     (``_notify``, called after every save)."""
 

@@ -2,9 +2,13 @@
 
 Every event carries its business time (``occurred_at``), its actor and message id beside the
 record time the library stamps (``timestamp``), and a link in the application's hash chain.
-Mutators only record: the rules that decide whether an event may happen live in the application
-service (``domain.service``) and the transition table (``domain.lifecycle``), so that replaying
-any subset of the history (as of a date, as known at a date) never refuses.
+
+Commands check, events apply: each command method checks the transition table
+(``domain.lifecycle``) and the guide's rules that need only this application and its call, in
+the contract's order of refusals, and then triggers its event; the events' mutators never
+refuse, so that replaying any subset of the history (as of a date, as known at a date) always
+works. What needs more than this aggregate (who may send what, repeats, whether the call's
+deadline check has run) stays with the application service (``domain.service``).
 
 Topics are explicit and stable: they are part of the stored data, not of the module layout.
 """
@@ -20,10 +24,18 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 from eventsourcing.domain import Snapshot as LibrarySnapshot
 
+from domain import criteria, deadline
 from domain import lifecycle as lc
+from domain.calls import Call
+from domain.errors import DeadlinePassed, InvalidTransition, PreconditionFailed, SchemaInvalid
+from domain.event_fields import content, event_content, event_fields, without_ids
 from domain.hashing import GENESIS, chain
 from domain.ids import Namespace
+from domain.indicators import missing_track_fields
 from domain.jurisdictions import region_of
+from domain.principals import SYSTEM_ACTOR
+
+__all__ = ["EVENT_CLASSES", "Application", "Meta", "application_id", "event_content"]
 
 NAMESPACE = Namespace(uuid5(NAMESPACE_URL, "https://towns.gd.gov.cn/applications"))
 
@@ -58,7 +70,7 @@ class Application(Aggregate):
 
         def content(self) -> dict[str, Any]:
             """What the hash covers (beside the previous hash)."""
-            return _content(
+            return content(
                 type(self), self.originator_id, self.originator_version, self.timestamp,
                 Meta(self.occurred_at, self.actor, self.message_id), self.data,
                 getattr(self, "originator_topic", None),
@@ -203,22 +215,156 @@ class Application(Aggregate):
     def __init__(self, **_: Any) -> None:
         """State is set by the events' mutators."""
 
-    # -- commands (the service has checked the rules before calling these) --------------------
+    # -- commands: each checks its rules in the contract's order, then triggers its event ----
+
+    @classmethod
+    def submit_to(cls, call: Call, meta: Meta, data: dict, exists: bool = False) -> Application:
+        """A new application to ``call``; ``exists``: the service found one with this (call,
+        ref) already recorded. Refusals: deadline_passed, then invalid_transition."""
+        if meta.occurred_at > call.cutoff:
+            raise DeadlinePassed(
+                f"submitted {meta.occurred_at.isoformat()}, after the cutoff "
+                f"{call.cutoff.isoformat()}",
+                {"occurred_at": meta.occurred_at.isoformat(), "cutoff": call.cutoff.isoformat()},
+            )
+        if exists:
+            raise InvalidTransition(
+                f"{data['application_ref']} has already been submitted to {call.id}",
+                {"status": "exists", "event": lc.SUBMIT},
+            )
+        return cls.submit(meta, data)
+
+    def resubmit(self, call: Call, meta: Meta, payload: dict) -> None:
+        missing = missing_track_fields(self.track, payload["indicators"])
+        if missing:
+            raise SchemaInvalid(
+                f"the resubmitted indicators lack {', '.join(missing)} of the {self.track} track",
+                {f"payload.indicators.{name}": f"required for the {self.track} track" for name in missing},
+            )
+        self._check_transition(call, self.Resubmitted, meta)
+        self.record(self.Resubmitted, meta, payload)
+
+    def withdraw(self, call: Call, meta: Meta, payload: dict) -> None:
+        self._transition(call, self.Withdrawn, meta, payload)
+
+    def return_for_correction(self, call: Call, meta: Meta, payload: dict) -> None:
+        self._transition(call, self.Returned, meta, payload)
+
+    def verify(self, call: Call, meta: Meta, payload: dict) -> None:
+        self._transition(call, self.CityVerified, meta, payload)
+
+    def recommend(self, call: Call, meta: Meta, payload: dict) -> None:
+        self._transition(call, self.Recommended, meta, payload)
+
+    def reject(self, call: Call, meta: Meta, payload: dict) -> None:
+        self._transition(call, self.Rejected, meta, payload)
+
+    def receive_materials(self, call: Call, meta: Meta, payload: dict) -> None:
+        self._transition(call, self.MaterialsReceived, meta, payload)
+
+    def evaluate(self, call: Call, meta: Meta, payload: dict) -> None:
+        self._check_transition(call, self.Evaluated, meta)
+        if not deadline.materials_complete(self.receipts):
+            paper, electronic = deadline.materials_totals(self.receipts)
+            raise PreconditionFailed(
+                f"materials are incomplete: {paper} of 2 paper copies (A4, bound) and "
+                f"{electronic} of 1 electronic copy (labelled) received",
+                {"paper_copies": paper, "electronic_copies": electronic},
+            )
+        results = criteria.assess(self.track, self.region, self.indicators)
+        results = criteria.apply_waivers(results, payload.get("waivers", []))
+        self.record(self.Evaluated, meta, {**payload, "criteria": [r.as_dict() for r in results]})
+
+    def approve(self, call: Call, meta: Meta, payload: dict) -> None:
+        self._check_transition(call, self.Approved, meta)
+        results = [criteria.ClauseResult(**r) for r in self.evaluation["criteria"]]
+        ok, blocking = criteria.approvable(results)
+        if not ok:
+            raise PreconditionFailed(
+                f"approval needs no failing clause and every warning waived: {', '.join(blocking)}",
+                {"clauses": blocking},
+            )
+        self.record(self.Approved, meta, payload)
+
+    def lapse_if_short(self, call: Call, as_of: datetime) -> bool:
+        """The deadline check's command: lapses the application if it was short of the
+        condition at the cutoff (dated cutoff + grace, the check's time); True if it lapsed."""
+        missing = deadline.shortfalls(self.recommended_at, self.receipts, call.cutoff)
+        if not missing:
+            return False
+        meta = Meta(call.check_due_at, SYSTEM_ACTOR.as_dict(), check_message_id(call))
+        data = {
+            "cutoff": call.cutoff.isoformat(),
+            "grace_seconds": call.grace_seconds,
+            "missing": missing,
+            "checked_as_of": as_of.isoformat(),
+        }
+        self.record(self.Lapsed, meta, data)
+        return True
+
+    def _transition(
+        self, call: Call, event_class: type[Application.Event], meta: Meta, payload: dict
+    ) -> None:
+        self._check_transition(call, event_class, meta)
+        was_lapsed = self.status == lc.LAPSED
+        self.record(event_class, meta, payload)
+        if was_lapsed:
+            self._reinstate_if_met(call, event_class.EVENT_TYPE, meta)
+
+    def _check_transition(self, call: Call, event_class: type[Application.Event], meta: Meta) -> None:
+        """The transition table: may this event, sent by this role, happen in this state? A
+        lapsed application takes only timely evidence, into the state beneath the lapse."""
+        event_type, role = event_class.EVENT_TYPE, meta.actor["role"]
+        state = self.status
+        if state == lc.LAPSED:
+            if event_type not in lc.EVIDENCE_TYPES or meta.occurred_at > call.cutoff:
+                raise InvalidTransition(
+                    f"{self.application_ref} lapsed at the deadline; only {', '.join(sorted(lc.EVIDENCE_TYPES))} "
+                    f"dated no later than the cutoff {call.cutoff.isoformat()} may still be recorded",
+                    {"status": state, "event": event_type},
+                )
+            state = self.underlying_status
+        if not lc.transition_for(event_type, role).allows(state):
+            allowed = lc.allowed_states(event_type, role)
+            raise InvalidTransition(
+                f"{event_type} by a {role} is not allowed while {state}"
+                f" (only while {', '.join(allowed)})",
+                {"status": state, "event": event_type, "allowed_while": list(allowed)},
+            )
+
+    def _reinstate_if_met(self, call: Call, event_type: str, meta: Meta) -> None:
+        """Timely evidence recorded after a lapse that brings the application to the condition
+        reinstates it, in the state beneath the lapse."""
+        if deadline.shortfalls(self.recommended_at, self.receipts, call.cutoff):
+            return
+        system = Meta(meta.occurred_at, SYSTEM_ACTOR.as_dict(), f"reinstate:{meta.message_id}")
+        data = {
+            "status": self.underlying_status,
+            "cutoff": call.cutoff.isoformat(),
+            "evidence": meta.message_id,
+            "detail": f"timely {event_type} dated {meta.occurred_at.isoformat()} "
+            "met the condition after the lapse",
+        }
+        self.record(self.Reinstated, system, data)
+
+    # -- unchecked: the commands' last step, and generators of histories (bench/generate.py) --
 
     @classmethod
     def submit(cls, meta: Meta, data: dict) -> Application:
+        """Records a submission without checking it (``submit_to`` checks)."""
         event_id = application_id(data["call_id"], data["application_ref"])
         timestamp = cls.Submitted.create_timestamp()
-        fields = _event_fields(cls.Submitted, event_id, 1, timestamp, meta, data, GENESIS)
-        return cls._create(cls.Submitted, id=event_id, **_without_ids(fields))
+        fields = event_fields(cls.Submitted, event_id, 1, timestamp, meta, data, GENESIS, cls.TOPIC)
+        return cls._create(cls.Submitted, id=event_id, **without_ids(fields))
 
     def record(self, event_class: type[Application.Event], meta: Meta, data: dict) -> None:
-        """Appends one event of ``event_class`` to the history, chained after the last one."""
+        """Appends one event of ``event_class``, chained after the last one, without checking
+        it (the commands above check)."""
         timestamp = event_class.create_timestamp()
-        fields = _event_fields(
+        fields = event_fields(
             event_class, self.id, self.version + 1, timestamp, meta, data, self.last_hash
         )
-        self.trigger_event(event_class, **_without_ids(fields))
+        self.trigger_event(event_class, **without_ids(fields))
 
     # -- what the state says -----------------------------------------------------------------
 
@@ -252,73 +398,6 @@ EVENT_CLASSES: dict[str, type[Application.Event]] = {
 """Every event of the aggregate by its contract type name."""
 
 
-def _event_fields(
-    event_class: type[Application.Event],
-    originator_id: UUID,
-    version: int,
-    timestamp: datetime,
-    meta: Meta,
-    data: dict,
-    prev_hash: str,
-) -> dict[str, Any]:
-    fields = {
-        "originator_id": originator_id,
-        "originator_version": version,
-        "timestamp": timestamp,
-        "occurred_at": meta.occurred_at,
-        "actor": meta.actor,
-        "message_id": meta.message_id,
-        "data": data,
-        "prev_hash": prev_hash,
-    }
-    topic = Application.TOPIC if issubclass(event_class, Aggregate.Created) else None
-    content = _content(event_class, originator_id, version, timestamp, meta, data, topic)
-    fields["hash"] = chain(prev_hash, content)
-    return fields
-
-
-def _content(
-    event_class: type[Application.Event],
-    originator_id: UUID,
-    version: int,
-    recorded_at: datetime,
-    meta: Meta,
-    data: dict,
-    originator_topic: str | None = None,
-) -> dict[str, Any]:
-    # the times as canonical() would write them, without its call back per datetime
-    return event_content(event_class, str(originator_id), version, recorded_at.isoformat(),
-                         meta.occurred_at.isoformat(), meta.actor, meta.message_id, data,
-                         originator_topic)
-
-
-def event_content(
-    event_class: type[Application.Event],
-    application_id: str,
-    version: int,
-    recorded_at: str,
-    occurred_at: str,
-    actor: dict,
-    message_id: str,
-    data: dict,
-    originator_topic: str | None = None,
-) -> dict[str, Any]:
-    """What an event's hash covers (beside the previous hash), its times in ISO form."""
-    content = {
-        "type": event_class.EVENT_TYPE,
-        "topic": event_class.TOPIC,
-        "application_id": application_id,
-        "version": version,
-        "recorded_at": recorded_at,
-        "occurred_at": occurred_at,
-        "actor": actor,
-        "message_id": message_id,
-        "data": data,
-    }
-    if originator_topic is not None:  # the first event names the aggregate's class
-        content["originator_topic"] = originator_topic
-    return content
-
-
-def _without_ids(fields: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in fields.items() if k not in ("originator_id", "originator_version")}
+def check_message_id(call: Call) -> str:
+    """The message id of the deadline check's lapses in ``call``."""
+    return f"deadline-check:{call.id}:{call.cutoff.isoformat()}"

@@ -56,20 +56,6 @@ EVENT_TYPES = (
 LAPSE = "application.lapsed"
 REINSTATE = "application.reinstated"
 
-STATE_AFTER: dict[str, str | None] = {
-    SUBMIT: SUBMITTED,
-    RESUBMIT: SUBMITTED,
-    WITHDRAW: WITHDRAWN,
-    RETURN: RETURNED,
-    VERIFY: CITY_VERIFIED,
-    RECOMMEND: RECOMMENDED,
-    REJECT: REJECTED,
-    RECEIVE_MATERIALS: None,  # receipts add up; the state stays
-    EVALUATE: EVALUATED,
-    APPROVE: APPROVED,
-}
-
-
 @dataclass(frozen=True)
 class Standing:
     """Where an application stands: its status, and beneath a lapse the state reached."""
@@ -90,7 +76,7 @@ def standing_after(standing: Standing | None, event_type: str, data: dict) -> St
         return Standing(LAPSED, standing.underlying)
     if event_type == REINSTATE:
         return Standing(data["status"])
-    target = STATE_AFTER[event_type]
+    target = target_state(event_type)
     if target is None:
         return standing
     if standing is not None and standing.status == LAPSED and target not in CLOSED_BY_DECISION:
@@ -134,6 +120,13 @@ TABLE: tuple[Transition, ...] = (
 )
 
 _BY_KEY = {(t.event_type, t.role): t for t in TABLE}
+_BECOMES = {t.event_type: t.becomes for t in TABLE}
+assert all(_BECOMES[t.event_type] == t.becomes for t in TABLE), "one target state per event"
+
+
+def target_state(event_type: str) -> str | None:
+    """The state an event leads to, from the table; None: the state is unchanged."""
+    return _BECOMES[event_type]
 
 
 def transition_for(event_type: str, role: str) -> Transition | None:

@@ -1,18 +1,25 @@
 """Reading an application: now, as of a business time, as known at a record time, at a
-version; its stored events and its hash chain. Mixed into ``domain.service.Towns``."""
+version; its stored events and its hash chain. A collaborator of the application service
+(``domain.service.Towns``), which delegates its reading methods here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import Repository
+from eventsourcing.persistence import Mapper
+
 from domain import deadline
 from domain.applications import Application, application_id
+from domain.calls import Call
+from domain.check_log import CheckLog
 from domain.errors import UnknownApplication
 from domain.history import ChainBreak, first_break, fold, select
+from domain.store import Store
 from domain.work import Work
 
 
@@ -35,9 +42,23 @@ def never_submitted(call_id: str, ref: str) -> UnknownApplication:
     )
 
 
-class Reading:
-    """Needs the application service's ``call``, ``checked_at``, ``repository``, ``recorder``
-    and ``mapper``."""
+class Reader:
+    """Reads applications from ``store`` (decoded by ``mapper``) and ``repository``; ``call``
+    finds a call by its id, ``check_log`` says when a call's deadline check ran."""
+
+    def __init__(
+        self,
+        call: Callable[[str], Call],
+        store: Store,
+        mapper: Mapper,
+        repository: Repository,
+        check_log: CheckLog,
+    ) -> None:
+        self.call = call
+        self.store = store
+        self.mapper = mapper
+        self.repository = repository
+        self.check_log = check_log
 
     def application_ids(self, call_id: str, after: int = 0) -> Iterator[UUID]:
         """The ids of the call's applications, in the order they were first recorded (those
@@ -50,7 +71,7 @@ class Reading:
         """Every recorded event of these topics after notification ``start``, in log order."""
         position = start
         while True:
-            batch = self.recorder.select_notifications(
+            batch = self.store.select_notifications(
                 start=position, limit=1000, topics=topics, inclusive_of_start=False
             )
             if not batch:
@@ -72,7 +93,7 @@ class Reading:
         it (``known_at``, record time) and, as of a business time, once that time had reached
         the check's (cutoff + grace, when its lapses are dated)."""
         call = self.call(app.call_id)
-        checked_at = self.checked_at(call)
+        checked_at = self.check_log.checked_at(call)
         if checked_at is not None and known_at is not None and checked_at > known_at:
             checked_at = None
         if as_of is not None and as_of < call.check_due_at:
@@ -82,16 +103,15 @@ class Reading:
             return deadline.outcome(app.status, app.lapse, app.reinstated, before, True)
         return deadline.outcome_of(app, checked_at)
 
-    def _closed_before_check(self, app: Application, call) -> bool | None:
+    def _closed_before_check(self, app: Application, call: Call) -> bool | None:
         """Whether the close came before the check in the log, as the check saw it (and the
         read models fold it): a close created before the check but committed after it was not
         seen by it. None where the store cannot tell (then the record times decide)."""
         closed_version = getattr(app, "closed_version", None)  # None in snapshots before it
-        position_of = getattr(self.recorder, "position_of", None)
-        if closed_version is None or position_of is None:
+        if closed_version is None:
             return None
-        closed = position_of(app.id, closed_version)
-        ran = position_of(deadline.deadline_check_id(call.id, call.cutoff), 1)
+        closed = self.store.position_of(app.id, closed_version)
+        ran = self.store.position_of(deadline.deadline_check_id(call.id, call.cutoff), 1)
         return None if closed is None or ran is None else closed < ran
 
     def replay(
@@ -122,7 +142,7 @@ class Reading:
 
     def stored_events(self, aggregate_id: UUID) -> list[Application.Event | Exception]:
         """Every stored event, decoded; a record that cannot be decoded stands as its error."""
-        return [self.decode_stored(record) for record in self.recorder.select_events(aggregate_id)]
+        return [self.decode_stored(record) for record in self.store.select_events(aggregate_id)]
 
     def decode_stored(self, record: Any) -> Any:
         """One stored record (an event or a notification) decoded, or the error that says why
@@ -136,4 +156,17 @@ class Reading:
         except Exception as error:  # noqa: BLE001 - any changed byte is a break
             return error
 
-
+    def read_many(self, ids: Sequence[UUID]) -> dict[UUID, Application | None]:
+        """The aggregates ``ids`` names (None: does not exist), from one read of all their
+        events. Each is folded from its first event; snapshots only save work on a single read."""
+        histories: dict[UUID, list] = {app_id: [] for app_id in ids}
+        for stored in self.store.select_events_of(list(ids)):
+            histories[stored.originator_id].append(stored)
+        decode = self.mapper.to_domain_event
+        folded: dict[UUID, Application | None] = {}
+        for app_id, history in histories.items():
+            aggregate = None
+            for stored in history:
+                aggregate = decode(stored).mutate(aggregate)
+            folded[app_id] = aggregate
+        return folded

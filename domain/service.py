@@ -1,51 +1,63 @@
-"""``Towns``: the application service. One method per command; each checks the contract's
-refusals in DOMAIN.md's order, changes the aggregate, and saves its events together with the
-message's inbox marker in one transaction.
+"""``Towns``: the application service. It loads, calls the aggregate's command, and saves the
+command's events together with the message's inbox marker in one transaction; it keeps only the
+checks that need more than one aggregate or outside knowledge.
 
 Order of refusals handled here (the edge has already refused unauthenticated, malformed,
 schema_invalid, unknown_type): unknown_call → forbidden (actor, role) → [repeat: duplicate or
 idempotency_conflict] → unknown_application → forbidden (jurisdiction, ownership) →
 schema_invalid (resubmitted track fields) → deadline_passed → invalid_transition →
 precondition_failed.
+
+The service checks, in that order, up to the second forbidden (``domain.authorisation``, the
+inbox, the repository); the aggregate's command (``domain.applications``) checks the rest.
+
+Collaborators, each built here with what it needs: ``reader`` (``domain.reading``: reading
+applications), ``deadline_checks`` (``domain.deadline_checks``: a call's deadline check),
+``check_log`` (``domain.check_log``: when a call's check ran), ``store`` (``domain.store``: what
+the domain needs of the recorder). The reading and checking methods below only delegate.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 from uuid import UUID
 
 from eventsourcing.application import Application as EventSourcedApplication
-from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError
 
-from domain import criteria, deadline
 from domain import lifecycle as lc
 from domain.applications import Application, Meta, application_id
+from domain.authorisation import authorise_actor, authorise_reach, authorise_submitter
 from domain.calls import Call
+from domain.check_log import CheckLog
 from domain.commands import Command, Outcome
-from domain.deadline_checks import SAVE_ATTEMPTS, DeadlineChecks
-from domain.errors import (
-    DeadlinePassed,
-    DomainError,
-    Forbidden,
-    IdempotencyConflict,
-    InvalidTransition,
-    PreconditionFailed,
-    SchemaInvalid,
-    UnknownApplication,
-    UnknownCall,
-)
+from domain.deadline_checks import SAVE_ATTEMPTS, DeadlineChecks, DeadlineRun
+from domain.errors import DomainError, IdempotencyConflict, UnknownApplication, UnknownCall
+from domain.history import ChainBreak
 from domain.inbox import InboxMessage, inbox_id
-from domain.indicators import missing_track_fields
-from domain.principals import APPLICANT, CITY, Principal
-from domain.reading import Reading
+from domain.principals import Principal
+from domain.reading import Reader, Replay
+from domain.store import store_of
 from domain.work import AggregateCache, Work
 
+COMMANDS: dict[str, Callable[[Application, Call, Meta, dict], None]] = {
+    lc.RESUBMIT: Application.resubmit,
+    lc.WITHDRAW: Application.withdraw,
+    lc.RETURN: Application.return_for_correction,
+    lc.VERIFY: Application.verify,
+    lc.RECOMMEND: Application.recommend,
+    lc.REJECT: Application.reject,
+    lc.RECEIVE_MATERIALS: Application.receive_materials,
+    lc.EVALUATE: Application.evaluate,
+    lc.APPROVE: Application.approve,
+}
+"""The aggregate's command for each type of message to an existing application."""
 
-class Towns(DeadlineChecks, Reading, EventSourcedApplication):
+
+class Towns(EventSourcedApplication):
     """The applications of every call, as event-sourced aggregates."""
 
     name = "Towns"
@@ -54,21 +66,16 @@ class Towns(DeadlineChecks, Reading, EventSourcedApplication):
     def __init__(self, calls: Mapping[str, Call], env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self.calls = dict(calls)
-        self._checked_at: dict[UUID, datetime] = {}
-        self.saves_on_condition = getattr(self.recorder, "saves_on_condition", False)
+        self.store = store_of(self.recorder)
+        self.saves_on_condition = self.store.saves_on_condition
+        self.check_log = CheckLog(self.store, self.repository, self.events)
+        self.reader = Reader(self.call, self.store, self.mapper, self.repository, self.check_log)
+        self.deadline_checks = DeadlineChecks(
+            self.call, self.store, self.repository, self.reader, self.check_log,
+            save=lambda check: self.save(check), save_work=lambda work: self._save(work),
+        )
         self._cache = AggregateCache()
         self._writing = threading.RLock()
-        self._handlers: dict[str, Callable[[Call, Application, Command], None]] = {
-            lc.RESUBMIT: self.resubmit,
-            lc.WITHDRAW: self.withdraw,
-            lc.RETURN: self.return_for_correction,
-            lc.VERIFY: self.verify,
-            lc.RECOMMEND: self.recommend,
-            lc.REJECT: self.reject,
-            lc.RECEIVE_MATERIALS: self.receive_materials,
-            lc.EVALUATE: self.evaluate,
-            lc.APPROVE: self.approve,
-        }
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -156,19 +163,11 @@ class Towns(DeadlineChecks, Reading, EventSourcedApplication):
             return error
 
     def _save(self, work: Work) -> None:
-        """``Application.save`` for aggregates we know: the library's version tells events from
-        aggregates with runtime protocol checks that cost more than the rest of a small save."""
+        """Saves what ``work`` changed in one transaction, on condition that the aggregates
+        ``work.absent`` names still have no event (``Store.saves_on_condition``)."""
         changed = work.changed()
         if changed:
-            processing = ProcessingEvent()
-            for aggregate in changed:
-                processing.events.extend(aggregate.collect_events())
-                processing.aggregates[aggregate.id] = aggregate
-            if work.absent:
-                processing.saved_kwargs["absent"] = sorted(work.absent)
-            recordings = self._record(processing)
-            self._take_snapshots(processing)
-            self._notify(recordings)
+            self.save(*changed, **({"absent": sorted(work.absent)} if work.absent else {}))
         work.saved()
 
     # -- deciding ----------------------------------------------------------------------------
@@ -179,20 +178,20 @@ class Towns(DeadlineChecks, Reading, EventSourcedApplication):
         """Checks and applies one command within ``work``; nothing is saved here.
 
         Without ``check_repeat`` a repeat is left to the inbox marker's unique key at the save.
+        Rules are checked before any event is triggered, so a refusal records nothing.
         """
         call = self.call(command.call_id)
-        self._authorise_actor(command, principal)
+        authorise_actor(command, principal)
         marker_id = inbox_id(command.message_id)
         marker = work.get(marker_id) if check_repeat else work.held(marker_id)
         if marker is not None:
             return self._repeat(work, marker, command, principal)
-        # Rules are checked before any event is triggered, so a refusal records nothing.
         if command.type == lc.SUBMIT:
-            app = self.submit(work, call, command, principal, check_repeat)
+            app = self._submit(work, call, command, principal, check_repeat)
         else:
             app = self._existing(work, call, command)
-            self._authorise_reach(app, command, principal)
-            self._handlers[command.type](call, app, command)
+            authorise_reach(app, principal)
+            COMMANDS[command.type](app, call, _meta(command), command.payload)
         work.add(
             InboxMessage.applied(
                 command.message_id, command.digest, app.id, principal.name, marker_id
@@ -206,27 +205,12 @@ class Towns(DeadlineChecks, Reading, EventSourcedApplication):
         except KeyError:
             raise UnknownCall(f"no call {call_id!r}", {"call_id": call_id}) from None
 
-    def _authorise_actor(self, command: Command, principal: Principal) -> None:
-        actor = command.actor
-        if not principal.may_act_as(actor):
-            raise Forbidden(
-                f"principal {principal.name!r} ({principal.role}"
-                f"{', ' + principal.city if principal.city else ''}) may not act as a "
-                f"{actor.role}{' of ' + actor.city if actor.city else ''}",
-                {"actor": actor.as_dict(), "principal": principal.name},
-            )
-        if lc.transition_for(command.type, actor.role) is None:
-            raise Forbidden(
-                f"the role {actor.role} never sends {command.type}",
-                {"type": command.type, "role": actor.role},
-            )
-
     def _repeat(
         self, work: Work, marker: InboxMessage, command: Command, principal: Principal
     ) -> Outcome:
         # A repeat answers only someone who could have sent the original: another city or
         # another applicant learns nothing about an application that is not theirs.
-        self._authorise_reach(work.get(UUID(marker.application_id)), command, principal)
+        authorise_reach(work.get(UUID(marker.application_id)), principal)
         if marker.digest != command.digest:
             marker.conflict_seen(command.digest, command.body, principal.name)
             raise IdempotencyConflict(
@@ -245,73 +229,20 @@ class Towns(DeadlineChecks, Reading, EventSourcedApplication):
             )
         return app
 
-    def _authorise_reach(self, app: Application, command: Command, principal: Principal) -> None:
-        if principal.role == CITY and app.city != principal.city:
-            raise Forbidden(
-                f"{principal.city} may not act on {app.application_ref}, an application of "
-                f"{app.city}",
-                {"application_city": app.city, "principal_city": principal.city},
-            )
-        if principal.role == APPLICANT and app.owner != principal.name:
-            raise Forbidden(
-                f"{app.application_ref} belongs to another applicant",
-                {"application_ref": app.application_ref, "principal": principal.name},
-            )
-
-    def _check_transition(self, call: Call, app: Application, command: Command) -> None:
-        row = lc.transition_for(command.type, command.actor.role)
-        state = app.status
-        if state == lc.LAPSED:
-            if command.type not in lc.EVIDENCE_TYPES or command.occurred_at > call.cutoff:
-                raise InvalidTransition(
-                    f"{app.application_ref} lapsed at the deadline; only {', '.join(sorted(lc.EVIDENCE_TYPES))} "
-                    f"dated no later than the cutoff {call.cutoff.isoformat()} may still be recorded",
-                    {"status": state, "event": command.type},
-                )
-            state = app.underlying_status
-        if not row.allows(state):
-            allowed = lc.allowed_states(command.type, command.actor.role)
-            raise InvalidTransition(
-                f"{command.type} by a {command.actor.role} is not allowed while {state}"
-                f" (only while {', '.join(allowed)})",
-                {"status": state, "event": command.type, "allowed_while": list(allowed)},
-            )
-
-    # -- one method per command --------------------------------------------------------------
-
-    def submit(
-        self,
-        work: Work,
-        call: Call,
-        command: Command,
-        principal: Principal,
-        check_repeat: bool = True,
+    def _submit(
+        self, work: Work, call: Call, command: Command, principal: Principal, check_repeat: bool
     ) -> Application:
         """Without ``check_repeat``, an existing application is left to the unique key of its
-        first event at the save (which then fails, and the service decides again on fresh reads)."""
-        payload = command.payload
-        if payload["city"] != principal.city:
-            raise Forbidden(
-                f"an applicant of {principal.city} may not submit for {payload['city']}",
-                {"payload.city": payload["city"], "principal_city": principal.city},
-            )
+        first event at the save (which then fails, and the service decides again on fresh reads).
+        A submission made once the call's check has run is checked at once (it may lapse)."""
+        authorise_submitter(command, principal)
         existing = (work.get if check_repeat else work.held)(
             application_id(call.id, command.application_ref)
         )
         if existing is not None:
             # Someone else's application is forbidden before anything else is said of it.
-            self._authorise_reach(existing, command, principal)
-        if command.occurred_at > call.cutoff:
-            raise DeadlinePassed(
-                f"submitted {command.occurred_at.isoformat()}, after the cutoff "
-                f"{call.cutoff.isoformat()}",
-                {"occurred_at": command.occurred_at.isoformat(), "cutoff": call.cutoff.isoformat()},
-            )
-        if existing is not None:
-            raise InvalidTransition(
-                f"{command.application_ref} has already been submitted to {call.id}",
-                {"status": "exists", "event": command.type},
-            )
+            authorise_reach(existing, principal)
+        payload = command.payload
         data = {
             "call_id": call.id,
             "application_ref": command.application_ref,
@@ -323,76 +254,56 @@ class Towns(DeadlineChecks, Reading, EventSourcedApplication):
             "attestation": payload["attestation"],
             "owner": principal.name,
         }
-        app = Application.submit(_meta(command), data)
+        app = Application.submit_to(call, _meta(command), data, exists=existing is not None)
         work.add(app)
-        checked_at = self.checked_at(call, work, on_condition=not check_repeat)
+        checked_at = self.check_log.checked_at(call, work, on_condition=not check_repeat)
         if checked_at is not None:
-            self._lapse_if_short(call, app, checked_at)
+            app.lapse_if_short(call, checked_at)
         return app
 
-    def resubmit(self, call: Call, app: Application, command: Command) -> None:
-        missing = missing_track_fields(app.track, command.payload["indicators"])
-        if missing:
-            raise SchemaInvalid(
-                f"the resubmitted indicators lack {', '.join(missing)} of the {app.track} track",
-                {f"payload.indicators.{name}": f"required for the {app.track} track" for name in missing},
-            )
-        self._check_transition(call, app, command)
-        app.record(Application.Resubmitted, _meta(command), command.payload)
+    # -- delegated: the deadline check, and reading ------------------------------------------
 
-    def withdraw(self, call: Call, app: Application, command: Command) -> None:
-        self._transition(call, app, command, Application.Withdrawn)
+    def check_deadline(
+        self,
+        call_id: str,
+        as_of: datetime,
+        candidates: Sequence[UUID] | None = None,
+        since: int | None = None,
+    ) -> DeadlineRun:
+        return self.deadline_checks.check_deadline(call_id, as_of, candidates, since)
 
-    def return_for_correction(self, call: Call, app: Application, command: Command) -> None:
-        self._transition(call, app, command, Application.Returned)
+    def checked_at(self, call: Call) -> datetime | None:
+        return self.check_log.checked_at(call)
 
-    def verify(self, call: Call, app: Application, command: Command) -> None:
-        self._transition(call, app, command, Application.CityVerified)
+    def application_ids(self, call_id: str, after: int = 0) -> Iterator[UUID]:
+        return self.reader.application_ids(call_id, after)
 
-    def recommend(self, call: Call, app: Application, command: Command) -> None:
-        self._transition(call, app, command, Application.Recommended)
+    def events_with_topics(self, topics: Sequence[str], start: int = 0) -> Iterator[Any]:
+        return self.reader.events_with_topics(topics, start)
 
-    def reject(self, call: Call, app: Application, command: Command) -> None:
-        self._transition(call, app, command, Application.Rejected)
+    def application(self, call_id: str, ref: str) -> Application | None:
+        return self.reader.application(call_id, ref)
 
-    def receive_materials(self, call: Call, app: Application, command: Command) -> None:
-        self._transition(call, app, command, Application.MaterialsReceived)
+    def application_by_id(self, app_id: UUID) -> Application | None:
+        return self.reader.application_by_id(app_id)
 
-    def evaluate(self, call: Call, app: Application, command: Command) -> None:
-        self._check_transition(call, app, command)
-        if not deadline.materials_complete(app.receipts):
-            paper, electronic = deadline.materials_totals(app.receipts)
-            raise PreconditionFailed(
-                f"materials are incomplete: {paper} of 2 paper copies (A4, bound) and "
-                f"{electronic} of 1 electronic copy (labelled) received",
-                {"paper_copies": paper, "electronic_copies": electronic},
-            )
-        results = criteria.assess(app.track, app.region, app.indicators)
-        results = criteria.apply_waivers(results, command.payload.get("waivers", []))
-        data = {**command.payload, "criteria": [r.as_dict() for r in results]}
-        app.record(Application.Evaluated, _meta(command), data)
+    def deadline_outcome(self, app: Application, known_at: datetime | None = None,
+                         as_of: datetime | None = None) -> Any:
+        return self.reader.deadline_outcome(app, known_at, as_of)
 
-    def approve(self, call: Call, app: Application, command: Command) -> None:
-        self._check_transition(call, app, command)
-        results = [criteria.ClauseResult(**r) for r in app.evaluation["criteria"]]
-        ok, blocking = criteria.approvable(results)
-        if not ok:
-            raise PreconditionFailed(
-                f"approval needs no failing clause and every warning waived: {', '.join(blocking)}",
-                {"clauses": blocking},
-            )
-        app.record(Application.Approved, _meta(command), command.payload)
+    def replay(self, call_id: str, ref: str, as_of: datetime | None = None,
+               known_at: datetime | None = None, version: int | None = None) -> Replay:
+        return self.reader.replay(call_id, ref, as_of, known_at, version)
 
-    def _transition(
-        self, call: Call, app: Application, command: Command, event_class: type[Application.Event]
-    ) -> None:
-        self._check_transition(call, app, command)
-        was_lapsed = app.status == lc.LAPSED
-        app.record(event_class, _meta(command), command.payload)
-        if was_lapsed:
-            self._reinstate_if_met(call, app, command)
+    def verify_application(self, call_id: str, ref: str) -> ChainBreak | None:
+        return self.reader.verify_application(call_id, ref)
+
+    def stored_events(self, aggregate_id: UUID) -> list[Application.Event | Exception]:
+        return self.reader.stored_events(aggregate_id)
+
+    def decode_stored(self, record: Any) -> Any:
+        return self.reader.decode_stored(record)
+
 
 def _meta(command: Command) -> Meta:
     return Meta(command.occurred_at, command.actor.as_dict(), command.message_id)
-
-

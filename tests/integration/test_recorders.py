@@ -16,7 +16,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 
 from adapters.bootstrap import build_towns, library_settings, store_settings
 from adapters.recorders import PostgresRecorder, SQLiteRecorder
-from adapters.ingest import ingest
+from adapters.inbound.ingest import ingest
 from domain.applications import application_id
 from domain.service import Towns
 from domain.work import PresentAggregate
@@ -182,7 +182,7 @@ def test_many_applications_read_at_once_equal_those_read_one_by_one(config, stor
             desk.applicant("application.resubmitted", "SD-2017-002")
         ids = [application_id(CALL, ref) for ref in ("SD-2017-001", "SD-2017-002", "SD-2017-404")]
         assert towns.snapshots is not None and list(towns.snapshots.get(ids[1]))
-        folded = towns._read_many(ids)
+        folded = towns.reader.read_many(ids)
         assert folded[ids[2]] is None
         for app_id in ids[:2]:
             one = towns.repository.get(app_id)
