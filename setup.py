@@ -7,7 +7,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["domain*", "projections*", "workers*", "adapters*"]),
     package_data={"adapters": [
-        "towns.toml", "demo_batch.jsonl",
+        "towns.toml", "inbound/demo_batch.jsonl",
         "http/templates/*.html", "http/static/*.css", "http/static/js/*.js",  # the web page
     ]},
     install_requires=[

@@ -19,10 +19,10 @@ import dramatiq
 from dramatiq.common import dq_name
 
 from adapters.config import Config
-from adapters.evidence.actions import record_start
-from adapters.evidence.checkpoints import Cadence, Checkpoints, setup_heads
-from adapters.evidence.heads import Signer
-from adapters.evidence.witnesses import Witnesses
+from adapters.audit.evidence.actions import record_start
+from adapters.audit.evidence.checkpoints import Cadence, Checkpoints, setup_heads
+from adapters.audit.evidence.heads import Signer
+from adapters.audit.evidence.witnesses import Witnesses
 from domain.service import Towns
 from projections import registry
 from projections.audit import AuditTrail

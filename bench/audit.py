@@ -18,14 +18,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
-from adapters.audit import verify  # noqa: E402
+from adapters.audit.verify import verify  # noqa: E402
 from adapters.bootstrap import build_towns  # noqa: E402
 from adapters.config import load_config  # noqa: E402
-from adapters.evidence.checkpoints import (Cadence, Checkpoints, setup_heads,  # noqa: E402
+from adapters.audit.evidence.checkpoints import (Cadence, Checkpoints, setup_heads,  # noqa: E402
                                            stored_tree)
-from adapters.evidence.heads import Signer  # noqa: E402
-from adapters.evidence.proofs import application_proof  # noqa: E402
-from adapters.evidence.witnesses import Witnesses  # noqa: E402
+from adapters.audit.evidence.heads import Signer  # noqa: E402
+from adapters.audit.evidence.proofs import application_proof  # noqa: E402
+from adapters.audit.evidence.witnesses import Witnesses  # noqa: E402
 from bench.common import rate, table  # noqa: E402
 from bench.projections import ensure_log, log_url, raw_rate  # noqa: E402
 from domain.applications import application_id  # noqa: E402

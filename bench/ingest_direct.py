@@ -25,7 +25,7 @@ from eventsourcing.domain import Aggregate  # noqa: E402
 from adapters.amqp.consumer import BATCH_SIZE  # noqa: E402
 from adapters.bootstrap import build_towns, library_settings  # noqa: E402
 from adapters.config import load_config  # noqa: E402
-from adapters.ingest import ingest, ingest_many  # noqa: E402
+from adapters.inbound.ingest import ingest, ingest_many  # noqa: E402
 from domain.hashing import digest  # noqa: E402
 from bench.common import best_of, life_cycles, postgres_url, rate, sqlite_url, table, timed  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Write ``adapters/demo_batch.jsonl``: the demo batch of the call GD-ITOWN-2017-B2.
+"""Write ``adapters/inbound/demo_batch.jsonl``: the demo batch of the call GD-ITOWN-2017-B2.
 
 Run from the repository root::
 

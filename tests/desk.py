@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.config import Config
-from adapters.ingest import ingest
+from adapters.inbound.ingest import ingest
 from domain.commands import Outcome
 from domain.service import Towns
 from tests.factories import encode, envelope

@@ -34,7 +34,7 @@ from projections.applications import DeadlineReport, deadline_candidates
 from projections.audit import AuditTrail
 from projections.store import unreachable
 from workers import context
-from workers.broker import DEADLINES_QUEUE, PROJECTIONS_QUEUE
+from workers.queues import DEADLINES_QUEUE, PROJECTIONS_QUEUE
 
 if dramatiq.broker.global_broker is None:  # dramatiq would build a RabbitMQ broker of its own
     raise ImportError("workers.actors is imported by workers.broker.setup_broker, after the broker is set")

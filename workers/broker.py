@@ -24,6 +24,8 @@ from dramatiq.middleware import Retries, default_middleware
 
 from workers.failures import RecordFailures
 from workers.metrics import WorkerMetrics
+# The queue names, for the broker's callers:
+from workers.queues import DEADLINES_QUEUE, PROJECTIONS_QUEUE, QUEUES  # noqa: F401
 
 log = logging.getLogger("towns.worker")
 
@@ -37,9 +39,6 @@ CONNECTION = {
 """pika connection settings for the actors' broker; those already in the URL win."""
 
 EMBEDDED_THREADS = 1
-PROJECTIONS_QUEUE = "towns.projections"
-DEADLINES_QUEUE = "towns.deadlines"
-QUEUES = (PROJECTIONS_QUEUE, DEADLINES_QUEUE)
 
 
 def setup_broker(url: str | None) -> dramatiq.Broker:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from domain.service import Towns
     from projections.runner import ProjectionRunner
     from projections.store import ViewStore
-    from adapters.evidence.checkpoints import Checkpoints
+    from adapters.audit.evidence.checkpoints import Checkpoints
     from workers.deadlines import DeadlineSchedule
 
 

@@ -22,7 +22,6 @@ dead-letters what expires in the queue (``dead_lettering``, set as the consumer 
 from __future__ import annotations
 
 import logging
-import random
 import signal
 import threading
 import time
@@ -31,34 +30,17 @@ from typing import Any
 
 import pika
 from eventsourcing.persistence import PersistenceError
-from pika.exceptions import (AMQPError, ChannelClosed, ConnectionClosedByBroker, NackError,
-                             UnroutableError)
+from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from adapters.amqp import dead_lettering, topology as t
-from adapters.amqp.inbound import DeadLetterOut, Delivery, Inbound
+from adapters.amqp.delivery import Delivery
+from adapters.amqp.connection_life import Backoff, ConsumerCancelled
+from adapters.amqp.inbound import DeadLetterOut, Inbound
 from adapters.amqp.store_watch import StoreWatch
+from adapters.amqp.sends import send_failure_kind, send_failure_reason
 from adapters.ops import metrics
 
 log = logging.getLogger("towns.consume")
-
-
-class ConsumerCancelled(Exception):
-    """The broker cancelled our consumer (the queue was deleted, or a failover)."""
-
-
-class Backoff:
-    """Capped exponential backoff with jitter, reset by a good connection."""
-
-    def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
-        self.base, self.cap, self.attempt = base, cap, 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.cap, self.base * 2**self.attempt)
-        self.attempt += 1
-        return random.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 BATCH_SIZE = 500
@@ -269,10 +251,10 @@ class Consumer:
             self.inbound.sent(confirmed)
         if failed:
             for letter, error in failed:
-                metrics.dead_letter_not_confirmed(_kind(error))
+                metrics.dead_letter_not_confirmed(send_failure_kind(error))
                 log.warning("the broker did not take the dead letter of message_id %r: %s",
-                            letter.message_id, _reason(error))
-            self.inbound.not_sent([(letter, _reason(error)) for letter, error in failed])
+                            letter.message_id, send_failure_reason(error))
+            self.inbound.not_sent([(letter, send_failure_reason(error)) for letter, error in failed])
 
     def _record_lost(self, confirmed: list[DeadLetterOut],
                      failed: list[tuple[DeadLetterOut, BaseException]]) -> None:
@@ -361,29 +343,6 @@ class Consumer:
         if "error" in box:
             raise box["error"]
         return box["result"]
-
-
-def _kind(error: BaseException) -> str:
-    """The reason a send was not confirmed, as a metric's label (a bounded set)."""
-    if isinstance(error, NackError):
-        return "nacked"
-    if isinstance(error, UnroutableError):
-        return "returned"
-    if isinstance(error, ChannelClosed):
-        return "channel_closed"
-    return "connection_closed"
-
-
-def _reason(error: BaseException) -> str:
-    """The reason a send was not confirmed, as the letter's record says it."""
-    if isinstance(error, NackError):
-        return "nacked by the broker"
-    if isinstance(error, UnroutableError):
-        return f"returned by the broker: no queue bound to {t.DEAD_EXCHANGE} took it"
-    what = "channel" if isinstance(error, ChannelClosed) else "connection"
-    if isinstance(error, ChannelClosed | ConnectionClosedByBroker):
-        return f"the broker closed the {what} as it was sent: {error.reply_code} {error.reply_text}"
-    return f"the connection was lost as it was sent: {type(error).__name__}: {error}"
 
 
 def _wake(connection: pika.BlockingConnection) -> None:

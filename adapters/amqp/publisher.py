@@ -14,10 +14,8 @@ upstream user may hold only the write permission); on a fresh broker it is decla
 
 from __future__ import annotations
 
-import json
 import logging
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,27 +24,12 @@ from pika import spec
 from pika.exceptions import ChannelClosedByBroker
 
 from adapters.amqp import topology as t
-from adapters.batch import DeadlineCheckRequest, Message
+from adapters.amqp.outgoing import Outgoing, TokenBucket
+from adapters.amqp.outgoing import connecting_user, message_id, outgoing, routing_key  # noqa: F401
 
 log = logging.getLogger("towns.publish")
 
-UNKNOWN_TYPE = "unknown"
-"""The routing key of a body that is not a JSON object with a string ``type``."""
-
-SHORTSTR = 255
-"""AMQP short strings (routing key, message_id, user_id) hold at most 255 bytes."""
-
 NOT_FOUND = 404
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One message as it goes on the wire."""
-
-    body: bytes
-    routing_key: str
-    message_id: str | None
-    user_id: str
 
 
 @dataclass
@@ -91,80 +74,6 @@ class PublishReport:
         if self.unsent:
             parts.append(f"{self.unsent} not sent")
         return "; ".join(parts) or "not every message was confirmed"
-
-
-# -- what to send ----------------------------------------------------------------------------
-
-
-def routing_key(body: bytes) -> str:
-    """The envelope's ``type``, or ``unknown`` when the body is not an object with a string type."""
-    try:
-        envelope = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        return UNKNOWN_TYPE
-    kind = envelope.get("type") if isinstance(envelope, dict) else None
-    if not isinstance(kind, str) or len(kind.encode("utf-8")) > SHORTSTR:
-        return UNKNOWN_TYPE
-    return kind
-
-
-def message_id(body: bytes) -> str | None:
-    """The envelope's ``message_id`` when it is a string AMQP can carry; else none (the
-    consumer then names the message by its body's hash)."""
-    try:
-        envelope = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        return None
-    value = envelope.get("message_id") if isinstance(envelope, dict) else None
-    if isinstance(value, str) and value and len(value.encode("utf-8")) <= SHORTSTR:
-        return value
-    return None
-
-
-def outgoing(
-    items: Iterable[Message | DeadlineCheckRequest], connecting_user: str
-) -> tuple[list[Outgoing], int]:
-    """The messages of a batch and the number of control lines skipped."""
-    out: list[Outgoing] = []
-    skipped = 0
-    for item in items:
-        if not isinstance(item, Message):
-            skipped += 1
-            continue
-        principal = item.principal
-        user = principal.amqp_user if principal is not None and principal.amqp_user else connecting_user
-        out.append(Outgoing(item.body, routing_key(item.body), message_id(item.body), user))
-    return out, skipped
-
-
-def connecting_user(url: str) -> str:
-    return pika.URLParameters(url).credentials.username
-
-
-# -- pacing ----------------------------------------------------------------------------------
-
-
-class TokenBucket:
-    """``rate`` tokens a second, at most ``burst`` saved up; starts full."""
-
-    def __init__(self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic):
-        if rate <= 0:
-            raise ValueError("the rate must be positive")
-        self.rate = rate
-        self.burst = max(1.0, burst)
-        self.tokens = self.burst
-        self.clock = clock
-        self.stamp = clock()
-
-    def delay(self) -> float:
-        """Seconds until a token is available; 0 when one is."""
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
-
-    def take(self) -> None:
-        self.tokens -= 1
 
 
 # -- the connection --------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def requeue(
 ) -> list[DeadLetter]:
     """Re-drives the chosen dead letters; returns them as recorded afterwards. The re-drive is
     recorded first as an operator action (who, why, which letters), an event of the log."""
-    from adapters.evidence.actions import record_action
+    from adapters.audit.evidence.actions import record_action
     from domain.operations import REDRIVE
 
     letters = choose(records, ids, all_open)

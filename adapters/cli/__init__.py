@@ -15,7 +15,7 @@ import psycopg
 from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
 
 from adapters.amqp.topology import AmqpUrlError
-from adapters.batch import BatchError
+from adapters.inbound.batch import BatchError
 from adapters.bootstrap import DatabaseUrlError
 from adapters.cli import amqp, audit, local, ops, workers
 from adapters.cli.common import Failure

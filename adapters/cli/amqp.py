@@ -111,9 +111,10 @@ def run_consume(args: argparse.Namespace) -> None:
 
 
 def run_publish(args: argparse.Namespace) -> None:
-    from adapters.amqp.publisher import connecting_user, outgoing, publish
+    from adapters.amqp.outgoing import connecting_user, outgoing
+    from adapters.amqp.publisher import publish
     from adapters.amqp.topology import amqp_url
-    from adapters.batch import read_batch
+    from adapters.inbound.batch import read_batch
 
     url = args.url or amqp_url()
     if not url:
@@ -141,7 +142,7 @@ def run_publish(args: argparse.Namespace) -> None:
 def run_dead_letters_list(args: argparse.Namespace) -> None:
     from itertools import islice
 
-    from adapters.dead_letters_view import print_json_lines, print_table
+    from adapters.cli.dead_letters_view import print_json_lines, print_table
     from adapters.inbound_records import InboundRecords
     from adapters.ops.dead_letters import MAX_LIMIT, every
 
@@ -162,7 +163,7 @@ def run_dead_letters_requeue(args: argparse.Namespace) -> None:
 
     from adapters.amqp.redrive import RedriveError, requeue
     from adapters.amqp.topology import amqp_url
-    from adapters.evidence.actions import local_actor
+    from adapters.audit.evidence.actions import local_actor
     from adapters.inbound_records import InboundRecords
 
     url = amqp_url()

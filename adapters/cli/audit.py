@@ -46,7 +46,7 @@ def register(commands) -> None:
             "towns audit check-export (or scripts/check_export.py) verifies it offline. "
             "CSV: a header row, one row per event, and a final comment line '# checkpoint "
             "position=... chain_hash=... ...; chain_head ...; call_id=...; exported_at=...'. "
-            "How to check it offline: see adapters/audit_export.py."
+            "How to check it offline: see adapters/audit/export.py."
         ),
     )
     export.add_argument("--call", required=True, metavar="CALL")
@@ -91,10 +91,10 @@ def _audit_runner(towns):
 def run_audit_verify(args: argparse.Namespace) -> None:
     import json
 
-    from adapters.audit import describe, print_summary, verify
+    from adapters.audit.verify import describe, print_summary, verify
 
-    from adapters.evidence.heads import KeyProblem, load_public
-    from adapters.evidence.verify import from_env
+    from adapters.audit.evidence.heads import KeyProblem, load_public
+    from adapters.audit.evidence.verify import from_env
 
     try:
         evidence = from_env([load_public(path.read_bytes()) for path in args.public_key])
@@ -125,11 +125,11 @@ def run_audit_verify(args: argparse.Namespace) -> None:
 
 def run_audit_export(args: argparse.Namespace) -> None:
     from adapters.amqp.topology import amqp_url
-    from adapters.audit import export, write_csv, write_json
-    from adapters.evidence.checkpoints import Cadence, Checkpoints
-    from adapters.evidence.heads import KeyProblem, Signer
-    from adapters.evidence.proofs import add_evidence
-    from adapters.evidence.witnesses import Witnesses
+    from adapters.audit.export import export, write_csv, write_json
+    from adapters.audit.evidence.checkpoints import Cadence, Checkpoints
+    from adapters.audit.evidence.heads import KeyProblem, Signer
+    from adapters.audit.evidence.proofs import add_evidence
+    from adapters.audit.evidence.witnesses import Witnesses
 
     try:
         signer = Signer.from_env()
@@ -159,7 +159,7 @@ def run_audit_export(args: argparse.Namespace) -> None:
 
 
 def run_audit_keygen(args: argparse.Namespace) -> None:
-    from adapters.evidence.heads import KeyProblem, keygen
+    from adapters.audit.evidence.heads import KeyProblem, keygen
 
     try:
         signer = keygen(args.path)
@@ -170,7 +170,7 @@ def run_audit_keygen(args: argparse.Namespace) -> None:
 
 
 def run_audit_public_key(args: argparse.Namespace) -> None:
-    from adapters.evidence.heads import KeyProblem, Signer, public_pem
+    from adapters.audit.evidence.heads import KeyProblem, Signer, public_pem
 
     try:
         signer = Signer.from_env()
@@ -182,8 +182,8 @@ def run_audit_public_key(args: argparse.Namespace) -> None:
 
 
 def run_audit_check_export(args: argparse.Namespace) -> None:
-    from adapters.evidence.heads import KeyProblem, load_public
-    from adapters.evidence.proofs import check_export
+    from adapters.audit.evidence.heads import KeyProblem, load_public
+    from adapters.audit.evidence.proofs import check_export
 
     try:
         raw = args.file.read_bytes()

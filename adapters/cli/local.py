@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from adapters.batch import SHIPPED_BATCH
+from adapters.inbound.batch import SHIPPED_BATCH
 from adapters.bootstrap import build_runtime, build_towns, database_url
 from adapters.cli.common import Failure, instant, settle_memory, whole
 from adapters.config import load_config
@@ -35,7 +35,7 @@ def register(commands) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> None:
-    from adapters.demo import report, run_batch
+    from adapters.inbound.demo import report, run_batch
 
     url = database_url()
     if args.fresh:
@@ -61,7 +61,7 @@ def _remove_sqlite(url: str) -> None:
 
 
 def run_replay(args: argparse.Namespace) -> None:
-    from adapters.replay_view import print_replay
+    from adapters.cli.replay_view import print_replay
 
     config = load_config()
     towns = build_towns(config)

@@ -84,7 +84,7 @@ def run_worker(args: argparse.Namespace) -> None:
     import threading
 
     from adapters.amqp.topology import amqp_url
-    from workers.broker import QUEUES
+    from workers.queues import QUEUES
     from workers.ticker import Ticker
 
     log_to_stderr()
@@ -194,13 +194,13 @@ def _known(runner, name: str | None) -> list[str]:
 
 def _guarded(runner) -> None:
     """The audit view switches to a rebuild only where it agrees with the witnessed heads."""
-    from adapters.evidence.verify import from_env, rebuild_check
+    from adapters.audit.evidence.verify import from_env, rebuild_check
 
     runner.switch_checks["audit"] = rebuild_check(*from_env())
 
 
 def _record(towns, action: str, args: argparse.Namespace, details: dict) -> None:
-    from adapters.evidence.actions import local_actor, record_action
+    from adapters.audit.evidence.actions import local_actor, record_action
 
     record_action(towns, action, local_actor(), args.reason, details)
 

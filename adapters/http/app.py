@@ -14,10 +14,18 @@ from flask import Flask
 from flask_smorest import Api
 
 from adapters.config import Config
-from adapters.http import audit, deadline_report, events, health, reads
-from adapters.http import docs, metrics, ops, page
+import adapters.http.audit as audit
+import adapters.http.deadline_report as deadline_report
+import adapters.http.docs as docs
+import adapters.http.events as events
+import adapters.http.health as health
+import adapters.http.metrics as metrics
+import adapters.http.ops as ops
+import adapters.http.page as page
+import adapters.http.reads as reads
 from adapters.http.auth import SECURITY_SCHEME
-from adapters.http.context import install
+from adapters.http.context import API_EXTENSION, install
+from adapters.http.context import api_of  # noqa: F401 - where callers of app find it
 from adapters.http.errors import ErrorSchema, http_error_response, register_error_handlers
 from domain.service import Towns
 from projections.runner import ProjectionRunner
@@ -25,8 +33,6 @@ from projections.runner import ProjectionRunner
 API_TITLE = "towns"
 API_VERSION = "1"
 OPENAPI_VERSION = "3.0.3"
-
-API_EXTENSION = "towns_api"
 
 BLUEPRINTS = (health.blp, events.blp, reads.blp, deadline_report.blp, audit.blp)
 """Every area of the app, in the order the OpenAPI document lists them."""
@@ -73,8 +79,3 @@ def create_app(towns: Towns, config: Config, runner: ProjectionRunner | None = N
     app.extensions[API_EXTENSION] = api
     return app
 
-
-def api_of(app: Flask) -> TownsApi:
-    """The ``Api`` of an app ``create_app`` built: ``api_of(app).register_blueprint(blp)`` adds
-    an area after the fact (tests, plug-ins); the app's own areas belong in ``BLUEPRINTS``."""
-    return app.extensions[API_EXTENSION]

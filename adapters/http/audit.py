@@ -1,11 +1,11 @@
 """The auditors' endpoints, for the province and auditors only: ``GET /api/v1/audit/verify``
 (CONTRACT.md §3), whether the whole event log's hash chains hold; ``GET /api/v1/audit/heads``,
 the signed tree heads, paged; ``GET /api/v1/audit/proof``, an application's events with their
-inclusion proofs (``adapters.evidence.proofs``).
+inclusion proofs (``adapters.audit.evidence.proofs``).
 
 Verify answers at once from the last verification that completed in this process (or, after a
 restart, the last one recorded) and starts at most one in the background
-(``adapters.verifications``, which says what each field means); it never waits for one. Before
+(``adapters.audit.background``, which says what each field means); it never waits for one. Before
 any has completed it answers ``state: "pending"`` with ``ok: null``, which is not intact.
 """
 
@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from adapters.evidence.actions import recent
-from adapters.evidence.checkpoints import heads_page, latest, witness_failures
-from adapters.evidence.proofs import application_proof
+from adapters.audit.evidence.actions import recent
+from adapters.audit.evidence.checkpoints import heads_page, latest, witness_failures
+from adapters.audit.evidence.proofs import application_proof
 from adapters.http.auth import require_roles
 from adapters.http.context import current_runner, current_towns, current_verifications
 from adapters.http.cursor import CursorField, encode_cursor

@@ -1,8 +1,9 @@
 """The application service, the configuration and the read models a running app serves, for
 views to reach.
 
-``create_app`` installs them once; views call ``current_towns()``, ``current_config()``,
-``current_runner()`` and ``current_verifications()`` (the audit verifications of the process).
+``create_app`` installs them once, and its flask-smorest ``Api`` (``api_of``); views call
+``current_towns()``, ``current_config()``, ``current_runner()`` and ``current_verifications()``
+(the audit verifications of the process).
 ``Towns`` serialises its writes, so every waitress thread may share the one instance; the views'
 store keeps one connection per thread.
 """
@@ -13,13 +14,15 @@ import threading
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
+from flask_smorest import Api
 
 from adapters.config import Config
-from adapters.verifications import Verifications
+from adapters.audit.background import Verifications
 from domain.service import Towns
 from projections.runner import ProjectionRunner
 
 EXTENSION = "towns"
+API_EXTENSION = "towns_api"
 
 
 @dataclass
@@ -76,3 +79,9 @@ def current_runner() -> ProjectionRunner:
 def current_verifications() -> Verifications:
     """The background audit verifications of the app handling the current request."""
     return current_app.extensions[EXTENSION].verifications()
+
+
+def api_of(app: Flask) -> Api:
+    """The ``Api`` of an app ``create_app`` built: ``api_of(app).register_blueprint(blp)`` adds
+    an area after the fact (tests, plug-ins); the app's own areas belong in ``app.BLUEPRINTS``."""
+    return app.extensions[API_EXTENSION]

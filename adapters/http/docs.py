@@ -7,6 +7,8 @@ from html import escape
 
 from flask import Blueprint, Response, current_app
 
+from adapters.http.context import api_of
+
 bp = Blueprint("docs", __name__)
 
 STYLE = (
@@ -20,8 +22,6 @@ STYLE = (
 
 @bp.get("/api/v1/docs")
 def docs() -> Response:
-    from adapters.http.app import api_of
-
     spec = api_of(current_app).spec.to_dict()
     parts = [f"<!doctype html><meta charset=utf-8><title>{escape(spec['info']['title'])} API</title>",
              f"<style>{STYLE}</style>",

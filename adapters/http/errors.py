@@ -24,12 +24,27 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from adapters.amqp.topology import AmqpUrlError
 from adapters.http.auth import challenge
-from adapters.ingest import HTTP_STATUS, MAX_MESSAGE_BYTES, error_body
+from adapters.inbound.ingest import MAX_MESSAGE_BYTES, error_body
 from domain.errors import DomainError, Malformed, bounded_details, bounded_text
 
 ERROR_HEADER = "x-towns-error"
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 500: "internal_error"}
 """Codes of Flask's own errors; others are the status's name in snake case."""
+
+HTTP_STATUS: dict[str, int] = {
+    "malformed": 400,
+    "schema_invalid": 422,
+    "unknown_type": 422,
+    "unknown_call": 422,
+    "unknown_application": 404,
+    "invalid_transition": 409,
+    "precondition_failed": 409,
+    "idempotency_conflict": 409,
+    "deadline_passed": 409,
+    "unauthenticated": 401,
+    "forbidden": 403,
+}
+"""The HTTP status of every contract error code (CONTRACT.md, error codes)."""
 
 
 class ErrorDetailSchema(Schema):

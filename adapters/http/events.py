@@ -1,7 +1,7 @@
 """``POST /api/v1/events``: the ingest path over HTTP (CONTRACT.md §2 "Over HTTP").
 
 The view hands the exact request bytes and the bearer token's principal to
-``adapters.ingest.ingest``, which refuses in the contract's order; Flask never parses the body.
+``adapters.inbound.ingest.ingest``, which refuses in the contract's order; Flask never parses the body.
 A body over the contract's 256 KiB is never read whole: werkzeug refuses a ``Content-Length``
 over Flask's ``MAX_CONTENT_LENGTH`` (``MAX_REQUEST_BYTES``) before reading, and stops reading a
 chunked body there. It answers ``malformed`` (after ``unauthenticated``, as the ingest path
@@ -18,8 +18,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from adapters.http.auth import BEARER_SECURITY, principal_from_request
 from adapters.http.context import current_towns
 from adapters.http.errors import ERROR_HEADER, ErrorSchema
-from adapters.ingest import MAX_MESSAGE_BYTES, ingest
-from adapters.schemas import EnvelopeSchema
+from adapters.inbound.ingest import MAX_MESSAGE_BYTES, ingest
+from adapters.inbound.schemas import EnvelopeSchema
 from domain.errors import Malformed, Unauthenticated
 from domain.principals import Principal
 

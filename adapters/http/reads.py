@@ -38,7 +38,7 @@ _APPLICATION = "/api/v1/applications/<call_id>/<ref:ref>"
 class RefConverter(PathConverter):
     """An application ref as the applicant side chose it, slashes included (``%2F`` is decoded
     before routing): the rest of the path, but a last ``/history``, which names the history.
-    The schemas refuse refs that end so (``adapters.schemas``)."""
+    The schemas refuse refs that end so (``adapters.inbound.schemas``)."""
 
     regex = ".+?"
     part_isolating = False  # matches across slashes (werkzeug would infer True from the regex)

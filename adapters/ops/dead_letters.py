@@ -1,5 +1,5 @@
 """Dead letters a page at a time (CONTRACT.md §3): ``{"items": [...], "next_cursor"}``, each item
-in ``adapters.dead_letters_view``'s shape, in the order the letters were first recorded.
+in ``adapters.views.dead_letter_view``'s shape, in the order the letters were first recorded.
 
 Paged in the store, by log position (``InboundRecords.dead_letters``): a page reads about as many
 letters as it shows, however many the log holds. The cursor is the id of the last letter of the
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from uuid import UUID
 
-from adapters.dead_letters_view import dead_letter_view
+from adapters.views import dead_letter_view
 from adapters.inbound_records import InboundRecords, UnknownLetter
 from domain.inbound import DeadLetter
 

@@ -128,7 +128,7 @@ def _type_of(subject: Any) -> str:
 
 
 MAX_PARSED_BYTES = 256 * 1024
-"""The ingest path's own limit on a message (``adapters.ingest.MAX_MESSAGE_BYTES``): a larger
+"""The ingest path's own limit on a message (``adapters.inbound.ingest.MAX_MESSAGE_BYTES``): a larger
 refused body over RabbitMQ is not parsed again only to be counted."""
 
 

@@ -31,7 +31,7 @@ from adapters.inbound_records import InboundRecords
 from adapters.ops import management_api
 from adapters.ops.management_api import DEFAULT_API_URL, ManagementApiError, api_url  # noqa: F401
 from projections.runner import ProjectionRunner
-from workers.broker import QUEUES as WORKER_QUEUES
+from workers.queues import QUEUES as WORKER_QUEUES
 
 API_TIMEOUT = 2.0  # seconds: an operator's screen must not hang on a broker in trouble
 AMQP_TIMEOUT = 3.0

@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "adapters" / "demo_batch.jsonl"
+OUT = ROOT / "adapters" / "inbound" / "demo_batch.jsonl"
 CONFIG = ROOT / "adapters" / "towns.toml"
 TABLES = json.loads((ROOT / "scripts" / "demo_batch_tables.json").read_text(encoding="utf-8"))
 

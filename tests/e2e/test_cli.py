@@ -114,7 +114,8 @@ def test_a_batch_that_cannot_be_used_is_one_line_and_sends_nothing(tmp_path):
     failed_in_one_line(towns("demo", "--batch", str(tmp_path / "absent.jsonl"), db=db, check=False),
                        f"cannot use {tmp_path / 'absent.jsonl'}: No such file or directory")
     bad = tmp_path / "bad.jsonl"
-    shipped = (ROOT / "adapters" / "demo_batch.jsonl").read_text(encoding="utf-8").splitlines()
+    shipped = (ROOT / "adapters" / "inbound" / "demo_batch.jsonl").read_text(
+        encoding="utf-8").splitlines()
     bad.write_text("\n".join([*shipped[:5], '{"control": "deadline_check", "as_of": "tomorrow"}']))
     failed_in_one_line(towns("demo", "--batch", str(bad), db=db, check=False), "line 6: ")
     status = towns("replay", CALL, "GZ-2017-001", db=db, check=False)
@@ -142,7 +143,7 @@ def test_an_amqp_url_that_cannot_be_used_is_one_line(tmp_path, url, command):
 
 
 def test_a_publish_url_that_cannot_be_used_is_bad_usage(tmp_path):
-    batch = ROOT / "adapters" / "demo_batch.jsonl"
+    batch = ROOT / "adapters" / "inbound" / "demo_batch.jsonl"
     result = towns("publish", str(batch), "--url", "notaurl", db=tmp_path / "towns.db", check=False)
     assert result.returncode == 2 and "--url" in result.stderr
 
@@ -185,4 +186,4 @@ def test_an_event_that_cannot_be_read_is_set_aside_by_a_rebuild_and_one_line_els
 
 
 def _batch_refs() -> str:
-    return (ROOT / "adapters" / "demo_batch.jsonl").read_text(encoding="utf-8")
+    return (ROOT / "adapters" / "inbound" / "demo_batch.jsonl").read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ import pytest
 
 from adapters.bootstrap import build_towns
 from adapters.config import load_config
-from adapters.ingest import ingest
+from adapters.inbound.ingest import ingest
 from tests.factories import CALL, encode, envelope
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -25,8 +25,9 @@ from adapters.amqp import topology as t
 from adapters.amqp.inbound import Delivery, Inbound
 from adapters.http import create_app
 from adapters.inbound_records import InboundRecords
-from adapters.ingest import MAX_MESSAGE_BYTES, HTTP_STATUS, ingest, prepare
-from adapters.schemas import (
+from adapters.http.errors import HTTP_STATUS
+from adapters.inbound.ingest import MAX_MESSAGE_BYTES, ingest, prepare
+from adapters.inbound.schemas import (
     _COMPILED_ENVELOPE,
     _COMPILED_PAYLOADS,
     EVENT_TYPES,

@@ -29,7 +29,8 @@ import pika
 import pytest
 
 from adapters.amqp import topology as t
-from adapters.ingest import HTTP_STATUS, prepare
+from adapters.http.errors import HTTP_STATUS
+from adapters.inbound.ingest import prepare
 from domain.commands import Command
 from domain.errors import DomainError
 from domain.inbox import inbox_id

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.audit import check_export, export, verify
+from adapters.audit.verify import check_export, export, verify
 from adapters.bootstrap import build_runtime, build_towns
 from adapters.http import create_app
 from adapters.inbound_records import InboundRecords
-from adapters.ingest import prepare
+from adapters.inbound.ingest import prepare
 from adapters.ops.metrics import exposition
 from domain.applications import application_id
 from projections import queries

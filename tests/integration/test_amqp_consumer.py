@@ -10,7 +10,7 @@ import time
 import pytest
 
 from adapters.amqp import topology as t
-from adapters.ingest import ingest
+from adapters.inbound.ingest import ingest
 from domain.inbox import InboxMessage
 from tests.factories import envelope
 from tests.integration.rabbit import (
@@ -159,7 +159,7 @@ def test_poison_messages_never_block_the_messages_behind_them(rabbit: Rabbit, st
     assert store.types("SD-PSN-002") == LIFE[:2]
     codes = {d.key: d.code for d in store.dead_letters().values()}
     # Too deep for json.loads (RecursionError) is refused as the service failing on it; by the
-    # contract it is `malformed` (not JSON that can be read), which adapters/ingest.py should say.
+    # contract it is `malformed` (not JSON that can be read), which adapters/inbound/ingest.py should say.
     assert codes.pop("p-deep") == "malformed"
     assert sorted(codes.values()) == ["malformed", "unknown_application", "unknown_application"]
     letters = rabbit.take_all(t.DEAD_QUEUE)

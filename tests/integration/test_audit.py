@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters import audit as audit_module
-from adapters.audit import check_export, export, verify, write_csv
+from adapters.audit import verify as audit_module
+from adapters.audit.verify import check_export, export, verify, write_csv
 from domain.applications import Application, application_id
 from domain.errors import UnknownCall
 from domain.hashing import GENESIS

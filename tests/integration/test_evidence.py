@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from adapters.audit import verify
-from adapters.evidence.checkpoints import Cadence, Checkpoints, setup_heads
-from adapters.evidence.heads import Signer, public_pem
-from adapters.evidence.proofs import add_evidence, application_proof, check_export
-from adapters.evidence.verify import rebuild_check
-from adapters.evidence.witnesses import FileWitness, Witnesses
-from adapters.audit_export import export, write_json
+from adapters.audit.verify import verify
+from adapters.audit.evidence.checkpoints import Cadence, Checkpoints, setup_heads
+from adapters.audit.evidence.heads import Signer, public_pem
+from adapters.audit.evidence.proofs import add_evidence, application_proof, check_export
+from adapters.audit.evidence.verify import rebuild_check
+from adapters.audit.evidence.witnesses import FileWitness, Witnesses
+from adapters.audit.export import export, write_json
 from domain.applications import application_id
 from domain.hashing import chain
 from domain.merkle import verify_inclusion
@@ -318,7 +318,7 @@ def stream_vhost(rabbitmq):
 
 def test_heads_go_to_the_stream_and_a_split_view_between_witnesses_is_found(
         world, stream_vhost, tmp_path):
-    from adapters.evidence.witnesses import StreamWitness
+    from adapters.audit.evidence.witnesses import StreamWitness
 
     towns, runner, checkpoints, witnesses, keys, log, _ = world
     stream = StreamWitness(stream_vhost.url)

@@ -15,8 +15,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.bootstrap import build_towns
-from adapters.evidence.actions import local_actor, recent, record_start
-from adapters.evidence.heads import Signer
+from adapters.audit.evidence.actions import local_actor, recent, record_start
+from adapters.audit.evidence.heads import Signer
 from domain.operations import Deployment, OperatorAction
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ import pytest
 
 from adapters.amqp import topology as t
 from adapters.amqp.publisher import Outgoing, Publisher, publish
-from adapters.batch import SHIPPED_BATCH
+from adapters.inbound.batch import SHIPPED_BATCH
 from adapters.bootstrap import build_towns
 from adapters.config import load_config
 from adapters.inbound_records import InboundRecords
@@ -201,7 +201,7 @@ class Scene:
             towns_.close()
 
     def actions(self) -> list[dict]:
-        from adapters.evidence.actions import recent
+        from adapters.audit.evidence.actions import recent
 
         towns_ = build_towns(load_config(), self.database_url)
         try:

@@ -11,10 +11,10 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.batch import SHIPPED_BATCH
+from adapters.inbound.batch import SHIPPED_BATCH
 from adapters.bootstrap import build_runtime, build_towns
-from adapters.demo import run_batch
-from adapters.ingest import ingest, ingest_many
+from adapters.inbound.demo import run_batch
+from adapters.inbound.ingest import ingest, ingest_many
 from tests.factories import CALL, at, encode, envelope
 from tests.integration.worker_processes import (  # noqa: F401 - fixtures
     Views,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from adapters.batch import BatchError, DeadlineCheckRequest, Message, read_batch
+from adapters.inbound.batch import BatchError, DeadlineCheckRequest, Message, read_batch
 
 CHECK = '{"control": "deadline_check", '
 GOOD = json.dumps({"control": "deadline_check", "call_id": "GD-ITOWN-2017-B2",

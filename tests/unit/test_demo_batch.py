@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "make_demo_batch.py"
-SHIPPED = ROOT / "adapters" / "demo_batch.jsonl"
+SHIPPED = ROOT / "adapters" / "inbound" / "demo_batch.jsonl"
 
 
 def test_the_generator_makes_the_shipped_demo_batch_byte_for_byte(tmp_path):
@@ -18,6 +18,6 @@ def test_the_generator_makes_the_shipped_demo_batch_byte_for_byte(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"wrote {len(SHIPPED.read_bytes().splitlines())} lines to {out}" in run.stdout
     assert out.read_bytes() == SHIPPED.read_bytes(), (
-        "adapters/demo_batch.jsonl differs from what scripts/make_demo_batch.py makes: "
+        "adapters/inbound/demo_batch.jsonl differs from what scripts/make_demo_batch.py makes: "
         "run the script again, or undo the change to it, to scripts/demo_batch/ or to "
         "scripts/demo_batch_tables.json")

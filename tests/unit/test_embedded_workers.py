@@ -12,10 +12,10 @@ from datetime import datetime, timedelta, timezone
 import dramatiq
 import pytest
 
-from adapters.batch import SHIPPED_BATCH
+from adapters.inbound.batch import SHIPPED_BATCH
 from adapters.bootstrap import build_runtime
-from adapters.demo import run_batch
-from adapters.ingest import ingest
+from adapters.inbound.demo import run_batch
+from adapters.inbound.ingest import ingest
 from tests.factories import CALL, encode, envelope
 from tests.views import assert_caught_up, assert_equal_to_rebuild, rows
 from workers import failures

@@ -1,4 +1,4 @@
-"""Tree heads (``adapters.evidence.heads``): what is signed, how a head is read back from a
+"""Tree heads (``adapters.audit.evidence.heads``): what is signed, how a head is read back from a
 witness line (every line is hostile), keys, and the cadence settings."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.config import ConfigError
-from adapters.evidence.checkpoints import Cadence, Checkpoints
-from adapters.evidence.heads import (KeyProblem, Signer, TreeHead, keygen, load_public,
+from adapters.audit.evidence.checkpoints import Cadence, Checkpoints
+from adapters.audit.evidence.heads import (KeyProblem, Signer, TreeHead, keygen, load_public,
                                      public_pem, unsigned_head, verify_head)
-from adapters.evidence.witnesses import FileWitness
+from adapters.audit.evidence.witnesses import FileWitness
 from domain.merkle import EMPTY_ROOT
 
 

@@ -118,7 +118,7 @@ def test_a_poison_message_fails_alone_and_does_not_stop_the_batch(inbound):
     letters = inbound.apply([submitted(), poison, city("application.city_verified")])
     # Then only it is dead-lettered, and the good ones are applied in order
     assert [x.body for x in letters] == [poison.body]
-    # (the contract's code would be `malformed`: see adapters/ingest.py, decode)
+    # (the contract's code would be `malformed`: see adapters/inbound/ingest.py, decode)
     assert letters[0].headers[t.ERROR] in ("internal_error", "malformed")
     assert history(inbound) == ["application.submitted", "application.city_verified"]
 
@@ -245,7 +245,7 @@ def test_an_expired_message_that_now_fits_is_applied_not_dead_lettered(inbound):
     inbound.apply([city("application.city_verified")])
     [parked] = inbound.records.open_parked()
     # the submission was recorded by another path (HTTP), so no delivery told the consumer
-    from adapters.ingest import ingest
+    from adapters.inbound.ingest import ingest
     ingest(inbound.towns, submitted().body, inbound.config.principals["shunde-applicant"])
     assert inbound.expire(now=parked.first_seen + timedelta(seconds=WINDOW)) == []
     assert history(inbound) == ["application.submitted", "application.city_verified"]

@@ -17,7 +17,7 @@ from adapters.amqp.publisher import (
     outgoing,
     routing_key,
 )
-from adapters.batch import DeadlineCheckRequest, Message
+from adapters.inbound.batch import DeadlineCheckRequest, Message
 from adapters.cli import parser
 
 

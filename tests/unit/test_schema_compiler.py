@@ -1,4 +1,4 @@
-"""The compiled schemas (adapters.schema_compiler): for any input they either defer to
+"""The compiled schemas (adapters.inbound.schema_compiler): for any input they either defer to
 marshmallow or return exactly what marshmallow's load returns — same keys in the same order,
 same values, same types — and they do answer for the valid messages of every type."""
 
@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-from adapters.schema_compiler import compile_schema
-from adapters.schemas import (
+from adapters.inbound.schema_compiler import compile_schema
+from adapters.inbound.schemas import (
     _COMPILED_ENVELOPE,
     _COMPILED_PAYLOADS,
     _ENVELOPE,

@@ -1,4 +1,4 @@
-"""The edge's shapes (adapters.schemas): envelopes and payloads, and the order of refusals."""
+"""The edge's shapes (adapters.inbound.schemas): envelopes and payloads, and the order of refusals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import pytest
 
-from adapters.schemas import ENVELOPE_ROLES, EVENT_TYPES, parse_envelope
+from adapters.inbound.schemas import ENVELOPE_ROLES, EVENT_TYPES, parse_envelope
 from domain import indicators
 from domain.errors import Malformed, SchemaInvalid, UnknownType
 

@@ -204,7 +204,7 @@ def test_a_reason_is_bounded_and_storable():
 def test_the_deadline_check_still_checks_an_application_the_report_set_aside(
         config, tmp_path, monkeypatch):
     from adapters.bootstrap import build_runtime
-    from adapters.ingest import ingest
+    from adapters.inbound.ingest import ingest
     from projections.applications import DeadlineReport
     from tests.factories import encode, envelope
 

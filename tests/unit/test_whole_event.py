@@ -1,4 +1,4 @@
-"""``adapters.audit_apps.whole_event``: the quick reading of an application event's stored bytes
+"""``adapters.audit.chains.whole_event``: the quick reading of an application event's stored bytes
 that ``audit verify`` uses. It may decline a record it could vouch for (the full decode then
 checks it), but it must never vouch for one that the full decode and the chain's link check
 refuse, and where it vouches it must give the same type, data and hashes."""
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.audit_apps import whole_event, whole_events
+from adapters.audit.chains import whole_event, whole_events
 from domain.history import link_break
 from tests.desk import Desk
 from tests.factories import CALL

@@ -1,47 +1,15 @@
-"""What ``towns dead-letters list`` prints, and the JSON shape of a dead letter (CONTRACT.md §3:
-``id``, ``message_id``, ``code``, ``detail``, ``first_seen``, ``attempts``, ``body`` with
-``body_encoding``; more fields are welcome).
-
-A body larger than any message the contract accepts is not stored: ``body`` and
-``body_encoding`` are null, ``body_length`` and ``body_sha256`` tell it (its copy on the
-dead-letter queue is whole). ``published`` says whether the broker confirmed the letter's
-current copy: null until it did (or for letters from before this was kept), false when it was
-given up (``publish_error`` says why): such a letter is only here, and a re-drive sends it from
-here. ``headers_dropped``: the copy went without the publisher's headers.
-"""
+"""What ``towns dead-letters list`` prints: one JSON line a letter, or a table. A letter's
+JSON is ``adapters.views.dead_letter_view``'s shape."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
 from itertools import chain, islice
 from typing import TextIO
 
+from adapters.views import dead_letter_view, instant
 from domain.inbound import DeadLetter
-
-
-def dead_letter_view(letter: DeadLetter) -> dict:
-    return {
-        "id": str(letter.id),
-        "message_id": letter.message_id,
-        "code": letter.code,
-        "detail": letter.detail,
-        "first_seen": _instant(letter.first_seen),
-        "attempts": letter.attempts,
-        "open": letter.open,
-        "user_id": letter.user_id,
-        "routing_key": letter.routing_key,
-        "dead_lettered_at": _instant(letter.dead_lettered_at),
-        "requeues": list(letter.requeues),
-        "body": letter.body,
-        "body_encoding": letter.body_encoding,
-        "body_length": getattr(letter, "body_length", None),
-        "body_sha256": getattr(letter, "body_sha256", None),
-        "published": getattr(letter, "published", None),
-        "publish_error": getattr(letter, "publish_error", None),
-        "headers_dropped": getattr(letter, "headers_dropped", False),
-    }
 
 
 def print_json_lines(letters: Iterable[DeadLetter], out: TextIO, include_closed: bool = False) -> None:
@@ -87,7 +55,7 @@ def _row(letter: DeadLetter, include_closed: bool) -> tuple[str, ...]:
         letter.message_id or "(none) " + letter.key[:19] + "…",
         letter.code,
         str(letter.attempts),
-        _instant(letter.first_seen),
+        instant(letter.first_seen),
         *((("yes" if letter.open else "no"),) if include_closed else ()),
         _redrives(letter),
         detail,
@@ -98,9 +66,3 @@ def _redrives(letter: DeadLetter) -> str:
     if not letter.requeues:
         return "-"
     return "; ".join(f"{r['by']} at {r['at']}" for r in letter.requeues)
-
-
-def _instant(value: datetime | str | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat() if isinstance(value, datetime) else str(value)

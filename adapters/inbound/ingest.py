@@ -2,7 +2,7 @@
 
 One function serves every entry point (RabbitMQ, HTTP, the demo). It refuses in DOMAIN.md's
 order: no principal → unauthenticated; bytes that are not a UTF-8 JSON object of at most
-256 KiB → malformed; then the schemas (``adapters.schemas``), then the application service.
+256 KiB → malformed; then the schemas (``adapters.inbound.schemas``), then the application service.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Callable, NoReturn
 
 from adapters.ops import metrics
-from adapters.schemas import parse_envelope
+from adapters.inbound.schemas import parse_envelope
 from domain.commands import Command, Outcome
 from domain.errors import DomainError, Malformed, Unauthenticated
 from domain.hashing import digest
@@ -22,21 +22,6 @@ from domain.service import Towns
 
 MAX_MESSAGE_BYTES = 256 * 1024
 assert MAX_MESSAGE_BYTES == metrics.MAX_PARSED_BYTES
-
-HTTP_STATUS: dict[str, int] = {
-    "malformed": 400,
-    "schema_invalid": 422,
-    "unknown_type": 422,
-    "unknown_call": 422,
-    "unknown_application": 404,
-    "invalid_transition": 409,
-    "precondition_failed": 409,
-    "idempotency_conflict": 409,
-    "deadline_passed": 409,
-    "unauthenticated": 401,
-    "forbidden": 403,
-}
-"""The HTTP status of every contract error code (CONTRACT.md, error codes)."""
 
 
 def decode(body: bytes) -> Any:

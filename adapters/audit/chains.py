@@ -19,7 +19,7 @@ from typing import Any
 
 from eventsourcing.utils import resolve_topic
 
-from adapters.audit_log import breach
+from adapters.audit.log_chain import breach
 from domain.applications import Application, application_id, event_content
 from domain.hashing import GENESIS, chain
 from domain.history import link_break

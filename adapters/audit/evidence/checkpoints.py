@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from adapters.config import ConfigError
-from adapters.evidence.heads import Signer, TreeHead, unsigned_head
-from adapters.evidence.witnesses import Witnesses
+from adapters.audit.evidence.heads import Signer, TreeHead, unsigned_head
+from adapters.audit.evidence.witnesses import Witnesses
 from projections.audit import AuditTrail
 from projections.merkle import StoredTree
 from projections.store import Tx, ViewStore

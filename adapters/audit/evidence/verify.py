@@ -28,9 +28,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from adapters.evidence.checkpoints import stored_tree
-from adapters.evidence.heads import TreeHead, verify_head
-from adapters.evidence.witnesses import Witnesses
+from adapters.audit.evidence.checkpoints import stored_tree
+from adapters.audit.evidence.heads import TreeHead, verify_head
+from adapters.audit.evidence.witnesses import Witnesses
 from domain.merkle import RootAccumulator, verify_consistency
 from projections.merkle import record_leaf
 from projections.store import ViewStore
@@ -251,7 +251,7 @@ def from_env(public_keys: list[Ed25519PublicKey] | None = None) -> tuple[Witness
     """The witnesses this deployment has and the keys a verifier trusts: the key of
     ``TOWNS_SIGNING_KEY`` where it is set, and ``public_keys`` (given by hand)."""
     from adapters.amqp.topology import amqp_url
-    from adapters.evidence.heads import Signer, key_id
+    from adapters.audit.evidence.heads import Signer, key_id
 
     signer = Signer.from_env()
     keys = {signer.key_id: signer.public} if signer else {}

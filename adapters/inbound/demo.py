@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from adapters.audit import describe, verify
-from adapters.evidence.verify import summary_lines
-from adapters.batch import DeadlineCheckRequest, Message, read_batch
+from adapters.audit.verify import describe, verify
+from adapters.audit.evidence.verify import summary_lines
+from adapters.inbound.batch import DeadlineCheckRequest, Message, read_batch
 from adapters.config import Config
-from adapters.ingest import ingest
+from adapters.inbound.ingest import ingest
 from adapters.runtime import Runtime
 from domain import lifecycle as lc
 from domain.deadline_checks import DeadlineRun

@@ -7,7 +7,7 @@ stored bytes, chain hash, ordinal) and, every ``CHECKPOINT_EVERY`` rows, its
 The trail need not have recorded everything: it may be behind the head, and a record it could
 not take may have been set aside (the trail then links its next row over it). Such records are
 checked from their stored bytes alone (``outside`` counts them, and the records after a break
-of this chain; ``adapters.audit_apps`` decodes them). A gap the trail did not link over, a row without a record, a record that differs from
+of this chain; ``adapters.audit.chains`` decodes them). A gap the trail did not link over, a row without a record, a record that differs from
 its row: each is a break. Only the first break of this chain is reported; after it, the trail's
 later rows cannot be compared any more, and the records are checked from their bytes alone.
 """

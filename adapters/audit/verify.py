@@ -2,9 +2,9 @@
 
 ``verify(towns, runner)`` reads the head of the log first and checks every notification up to
 it, straight from the stored records, whether or not the audit trail has read them:
-  * every application's own chain (``adapters.audit_apps``): each event decoded from its bytes,
+  * every application's own chain (``adapters.audit.chains``): each event decoded from its bytes,
     its hash over its content and the previous hash, and the hash the trail recorded;
-  * the chain over the whole log (``adapters.audit_log``): every notification of every topic
+  * the chain over the whole log (``adapters.audit.log_chain``): every notification of every topic
     linked again, and compared with ``audit_chain`` and ``audit_checkpoints`` wherever the
     trail recorded it. Records the trail has not recorded (it is behind, or set them aside)
     are checked from their stored bytes alone and counted.
@@ -23,7 +23,7 @@ checked and none is broken, False when one is, and None when the check stopped e
 finding a break: it never says intact about a record it did not check. A break is ``{"chain"
 (application | log | application+log), "position", "topic", "call_id", "application_ref",
 "version", "reason"}`` with None where a field does not apply, and ``first_break`` is the
-earliest in log order. Exporting lives in ``adapters.audit_export``.
+earliest in log order. Exporting lives in ``adapters.audit.export``.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ from typing import Any, TextIO
 import psycopg
 from eventsourcing.persistence import PersistenceError
 
-from adapters.audit_apps import ApplicationChains, whole_events
-from adapters.audit_export import check_export, export, write_csv, write_json  # noqa: F401
-from adapters.audit_log import FIELDS, LogChain
-from adapters.evidence.verify import Evidence, Reproduction, start, summary_lines
-from adapters.evidence.verify import from_env as evidence_from_env
-from adapters.evidence.witnesses import Witnesses
+from adapters.audit.chains import ApplicationChains, whole_events
+from adapters.audit.export import check_export, export, write_csv, write_json  # noqa: F401
+from adapters.audit.log_chain import FIELDS, LogChain
+from adapters.audit.evidence.verify import Evidence, Reproduction, start, summary_lines
+from adapters.audit.evidence.verify import from_env as evidence_from_env
+from adapters.audit.evidence.witnesses import Witnesses
 from domain.service import Towns
 from projections.audit import TYPES, AuditTrail
 from projections.log import LogReader
@@ -61,7 +61,7 @@ def verify(towns: Towns, runner: ProjectionRunner,
     """Checks every record of ``towns``' log up to its head as this call begins, against the
     audit trail of ``runner``'s views where it has recorded them (see the module's doc), and
     against the tree heads of the witnesses (``evidence``: the witnesses and the trusted keys;
-    None: this deployment's, ``adapters.evidence.verify.from_env``)."""
+    None: this deployment's, ``adapters.audit.evidence.verify.from_env``)."""
     head = towns.recorder.max_notification_id() or 0  # first: what "everything" means here
     names = runner.projection(AuditTrail.name).live_names()
     with runner.store.transaction(read_only=True) as tx:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters.evidence.heads import MAX_HEAD_TEXT, TreeHead
+from adapters.audit.evidence.heads import MAX_HEAD_TEXT, TreeHead
 
 log = logging.getLogger("towns.audit")
 FILE_NAME = "tree-heads.jsonl"

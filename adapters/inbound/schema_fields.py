@@ -1,10 +1,10 @@
-"""The kinds of field the inbound schemas (``adapters.schemas``) are made of, and their bounds.
+"""The kinds of field the inbound schemas (``adapters.inbound.schemas``) are made of, and their bounds.
 
 JSON is taken as it is: a boolean is ``true`` or ``false``, a number a finite JSON number, a
 count an integer ≥ 0, never a string that looks like one. Identifiers (CONTRACT.md §2) hold
 1-``ID_CHARS`` characters, no control character and no white space at either end; names at most
 ``NAME_CHARS``, free text at most ``TEXT_CHARS``. Each kind that the schema compiler
-(``adapters.schema_compiler``) cannot read from marshmallow's own classes registers how it
+(``adapters.inbound.schema_compiler``) cannot read from marshmallow's own classes registers how it
 checks a valid value.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from adapters.schema_compiler import checks, compiles, finite_number, json_boolean
+from adapters.inbound.schema_compiler import checks, compiles, finite_number, json_boolean
 
 ID_CHARS = 128
 """An identifier's length, at most (CONTRACT.md §2)."""

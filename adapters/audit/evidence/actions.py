@@ -20,7 +20,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from adapters.config import Config
-from adapters.evidence.heads import Signer, public_pem
+from adapters.audit.evidence.heads import Signer, public_pem
 from domain.operations import DEPLOYMENT_ID, Deployment, OperatorAction
 
 log = logging.getLogger("towns.audit")

@@ -20,10 +20,10 @@ from uuid import UUID
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from adapters.audit_export import check_export as check_chains
-from adapters.audit_export import json_text
-from adapters.evidence.checkpoints import Checkpoints, latest, stored_tree
-from adapters.evidence.heads import Signer, TreeHead, key_id, public_pem, verify_head
+from adapters.audit.export import check_export as check_chains
+from adapters.audit.export import json_text
+from adapters.audit.evidence.checkpoints import Checkpoints, latest, stored_tree
+from adapters.audit.evidence.heads import Signer, TreeHead, key_id, public_pem, verify_head
 from domain.hashing import canonical
 from domain.merkle import verify_inclusion
 from projections.audit import AuditTrail

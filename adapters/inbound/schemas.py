@@ -25,8 +25,8 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 from marshmallow.exceptions import SCHEMA
 
-from adapters.schema_compiler import Defer, compile_schema, compiles, schema_checker
-from adapters.schema_fields import (  # noqa: F401 - the bounds are part of this module's contract
+from adapters.inbound.schema_compiler import Defer, compile_schema, compiles, schema_checker
+from adapters.inbound.schema_fields import (  # noqa: F401 - the bounds are part of this module's contract
     ID_CHARS,
     NAME_CHARS,
     PANEL_MEMBERS,
@@ -288,7 +288,7 @@ _ENVELOPE = EnvelopeSchema()
 
 _COMPILED_ENVELOPE = compile_schema(_ENVELOPE)
 _COMPILED_PAYLOADS = {name: compile_schema(schema) for name, schema in PAYLOAD_SCHEMAS.items()}
-"""The same schemas compiled for valid messages (``adapters.schema_compiler``); anything they
+"""The same schemas compiled for valid messages (``adapters.inbound.schema_compiler``); anything they
 do not accept goes through marshmallow, which names the errors."""
 
 
