@@ -1,114 +1,48 @@
-"""The composition root: reads configuration and builds the application service, and the
-runtime around it (views, projection runner, broker, deadline schedule, workers).
+"""The composition root: reads configuration and builds the application service on its store
+(``build_towns``), and the runtime of a process around it (``build_runtime``: views, projection
+runner, broker, deadline schedule, evidence, workers), handing each part what it works with.
 
 The CLI, the servers, the workers and the tests all build through here; nothing connects to a
-service when a module is imported.
+service when a module is imported. Build order matters (see ``workers.broker``): the broker is
+set, and the actors bound to it, before anything sends; the actors' context is installed before
+a worker starts consuming. One runtime per process at a time: dramatiq has one global broker,
+the actors one context.
 """
 
 from __future__ import annotations
 
-import os
+import logging
+import time
 from collections.abc import Callable
-from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from dataclasses import dataclass
 
+import dramatiq
+from dramatiq.common import dq_name
+
+from adapters.audit.evidence.actions import record_start
+from adapters.audit.evidence.checkpoints import Cadence, Checkpoints, setup_heads
+from adapters.audit.evidence.heads import Signer
+from adapters.audit.evidence.witnesses import Witnesses
 from adapters.config import Config, load_config
-from adapters.saving import StoreTowns
+from adapters.ops import metrics
+from adapters.store.saving import StoreTowns
+from adapters.store.settings import (  # noqa: F401 - the root's, for its callers
+    DEFAULT_DATABASE_URL, DatabaseUrlError, database_url, database_url_of, library_settings,
+    store_settings)
+from adapters.store.tables import create_tables
 from domain.service import Towns
+from projections import registry
+from projections.audit import AuditTrail
+from projections.base import Projection
+from projections.runner import ProjectionRunner
+from projections.store import ViewStore
+from workers import context, failures
+from workers.broker import QUEUES, is_embedded, setup_broker, start_worker
+from workers.deadlines import DeadlineSchedule
+from workers.nudges import Nudger
 
-DEFAULT_DATABASE_URL = "sqlite:///./towns.db"
-
-
-class DatabaseUrlError(ValueError):
-    """``TOWNS_DATABASE_URL`` cannot be used; the message says why."""
-
-
-def store_settings(url: str) -> dict[str, str]:
-    """Maps ``TOWNS_DATABASE_URL`` onto eventsourcing's persistence settings, with the
-    service's recorders (``adapters.recorders``: the library's rows, saved on condition) and,
-    on PostgreSQL, pooled connections checked before use."""
-    settings = library_settings(url)
-    recorder = RECORDERS[settings["PERSISTENCE_MODULE"]]
-    if settings["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
-        # Each pooled connection is checked as it is taken from the pool, so that the ones a
-        # restart of PostgreSQL dropped are replaced instead of failing a request; the
-        # service's recorder makes the check cheap (``adapters.recorders.loan_check``).
-        settings["POSTGRES_PRE_PING"] = "y"
-    return {**settings, "APPLICATION_RECORDER_TOPIC": recorder}
-
-
-RECORDERS = {
-    "eventsourcing.sqlite": "adapters.recorders:SQLiteRecorder",
-    "eventsourcing.postgres": "adapters.recorders:PostgresRecorder",
-}
-
-
-def library_settings(url: str) -> dict[str, str]:
-    """Maps ``TOWNS_DATABASE_URL`` onto eventsourcing's persistence settings, the library's
-    own recorders (what the benchmarks measure us against)."""
-    parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        path = unquote(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else ""
-        if not path:
-            raise DatabaseUrlError(f"a SQLite URL names a file: sqlite:///path/to/file.db, not {url!r}")
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": path,
-            "SQLITE_LOCK_TIMEOUT": "30",
-        }
-    if parts.scheme in ("postgresql", "postgres"):
-        dbname = parts.path.lstrip("/")
-        if not dbname:
-            raise DatabaseUrlError(f"a PostgreSQL URL names a database: {url!r}")
-        settings = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": unquote(dbname),
-            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
-            "POSTGRES_USER": unquote(parts.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            # In 9.5.6 the database functions skip the table lock that keeps commit order equal
-            # to notification order, and drop tracking records: keep them off.
-            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
-            "POSTGRES_POOL_SIZE": "5",
-            "POSTGRES_MAX_OVERFLOW": "10",
-            "POSTGRES_CONNECT_TIMEOUT": "5",
-        }
-        for key, value in _query(parts.query).items():
-            if key == "schema":
-                settings["POSTGRES_SCHEMA"] = value
-        return settings
-    raise DatabaseUrlError(
-        f"TOWNS_DATABASE_URL must start with sqlite:/// or postgresql://, not {url!r}"
-    )
-
-
-def _query(query: str) -> dict[str, str]:
-    pairs = (item.split("=", 1) for item in query.split("&") if "=" in item)
-    return {unquote(k): unquote(v) for k, v in pairs}
-
-
-def database_url() -> str:
-    return os.environ.get("TOWNS_DATABASE_URL") or DEFAULT_DATABASE_URL
-
-
-def database_url_of(towns: Towns) -> str:
-    """The database URL of a service built on ``store_settings`` (their inverse): where its read
-    models live beside its events. ``DatabaseUrlError`` for a store without a URL (in memory)."""
-    env = towns.env
-    module = env.get("PERSISTENCE_MODULE")
-    if module == "eventsourcing.sqlite":
-        return f"sqlite:///{env['SQLITE_DBNAME']}"
-    if module == "eventsourcing.postgres":
-        user, password = quote(env["POSTGRES_USER"], safe=""), env.get("POSTGRES_PASSWORD", "")
-        login = f"{user}:{quote(password, safe='')}" if password else user
-        url = (f"postgresql://{login}@{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/"
-               f"{quote(env['POSTGRES_DBNAME'], safe='')}")
-        schema = env.get("POSTGRES_SCHEMA")
-        return f"{url}?schema={quote(schema, safe='')}" if schema else url
-    raise DatabaseUrlError(f"the service's store ({module}) has no database URL")
+log = logging.getLogger("towns")
+STOP_TIMEOUT_MS = 30_000
 
 
 def build_towns(
@@ -146,7 +80,7 @@ def build_runtime(
     threads: int = 1,
     process: str | None = None,
 ):
-    """Everything a process needs to run the service with its workers: see ``adapters.runtime``.
+    """Everything a process needs to run the service with its workers (``Runtime``).
 
     ``amqp_url`` None is the embedded default: an in-process broker, always consumed by a
     worker thread of this process. With RabbitMQ, this process consumes the actors' queues
@@ -154,7 +88,102 @@ def build_runtime(
     the command starting: its configuration (and signing key) is recorded in the log when it
     differs from the last one recorded (``adapters.evidence.actions``).
     """
-    from adapters.runtime import build
-
     config = config or load_config()
     return build(config, url or database_url(), amqp_url, consume, threads, process)
+
+
+def projections() -> list[Projection]:
+    """Every read model the runner keeps (``projections.registry``)."""
+    return registry.projections()
+
+
+@dataclass
+class Runtime:
+    towns: Towns
+    store: ViewStore
+    runner: ProjectionRunner
+    broker: dramatiq.Broker
+    schedule: DeadlineSchedule
+    nudger: Nudger
+    installed: context.Context  # what the actors of this process work on
+    worker: dramatiq.Worker | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return is_embedded(self.broker)
+
+    def nudge(self) -> None:
+        """The projections should catch up (entry points call it after a commit; the service
+        built here already does after each of its own)."""
+        self.nudger.nudge()
+
+    def drain(self, timeout: float = 120.0) -> None:
+        """Embedded only: sends a catch-up nudge and waits until the in-process worker has done
+        everything, including the nudges that its own work caused."""
+        from workers.actors import project_all
+
+        if not self.embedded or self.worker is None:
+            raise RuntimeError("only the embedded runtime's own worker can be drained")
+        end = time.monotonic() + timeout
+        project_all.send()
+        while True:
+            for queue in QUEUES:
+                self.broker.join(queue, timeout=max(1, int((end - time.monotonic()) * 1000)))
+            self.worker.join()
+            self.nudger.flush()  # a nudge sent by the nudge thread meanwhile is queued by now
+            queued = [self.broker.queues[q] for name in QUEUES for q in (name, dq_name(name))]
+            if not any(q.unfinished_tasks for q in queued):
+                return
+
+    def sign_head(self) -> None:
+        """A tree head over everything the audit view holds now, signed and witnessed."""
+        if self.installed.evidence is not None:
+            self.runner.catch_up(AuditTrail.name)
+            self.installed.evidence.sign_if_due(force=True)
+
+    def close(self) -> None:
+        """Stops the worker (messages in hand finish), sends a pending nudge, closes it all."""
+        self.installed.stopping.set()
+        if not self.embedded:
+            self.nudger.close()  # this process's last commits still reach the workers
+        if self.worker is not None:
+            self.worker.stop(timeout=STOP_TIMEOUT_MS)
+        if self.embedded:
+            self.nudger.close()
+        self.broker.close()
+        context.uninstall(self.installed)
+        self.store.close()
+        self.towns.close()
+
+
+def build_runner(towns: Towns, url: str) -> ProjectionRunner:
+    """The views' store and the runner of every projection, their tables created."""
+    runner = ProjectionRunner(towns, ViewStore(url), projections())
+    create_tables(runner.setup)
+    create_tables(lambda: setup_heads(runner.store))
+    return runner
+
+
+def build(config: Config, url: str, amqp_url: str | None, consume: bool | None,
+          threads: int, process: str | None = None) -> Runtime:
+    broker = setup_broker(amqp_url)
+    from workers import actors  # bound to ``broker`` by setup_broker
+
+    nudger = Nudger(actors.project_all.send)
+    towns = create_tables(lambda: build_towns(config, url, on_commit=nudger.nudge))  # creates its tables
+    runner = build_runner(towns, url)
+    store = runner.store
+    schedule = DeadlineSchedule(store, actors.check_deadline.send)
+    create_tables(lambda: (failures.setup(store), schedule.setup(), schedule.plan(config.calls.values())))
+    evidence = Checkpoints(store, Signer.from_env(), Witnesses.from_env(amqp_url),
+                           Cadence.from_env())
+    if process is not None:
+        recorded = record_start(towns, config, evidence.signer, process)
+        if recorded:
+            log.info("%s: recorded in the log: %s", process, ", ".join(recorded))
+    installed = context.install(towns, runner, store, schedule, evidence,
+                                on_deadline_checked=metrics.deadline_checked)
+    runtime = Runtime(towns, store, runner, broker, schedule, nudger, installed)
+    if consume or (consume is None and runtime.embedded):
+        runtime.worker = start_worker(broker, threads)
+    return runtime

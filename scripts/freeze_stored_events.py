@@ -57,7 +57,7 @@ if str(ROOT) not in sys.path:
 from adapters.bootstrap import build_towns  # noqa: E402
 from adapters.config import Config, load_config  # noqa: E402
 from adapters.audit.evidence.actions import record_start  # noqa: E402
-from adapters.inbound_records import InboundRecords  # noqa: E402
+from adapters.store.inbound_records import InboundRecords  # noqa: E402
 from domain.applications import Application, application_id  # noqa: E402
 from domain.deadline import DeadlineCheck  # noqa: E402
 from domain.errors import DomainError  # noqa: E402

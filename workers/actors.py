@@ -27,7 +27,6 @@ from uuid import UUID
 import dramatiq
 import dramatiq.broker
 
-from adapters.ops import metrics
 from domain.errors import UnknownCall
 from projections.applications import TYPES as APPLICATION_TOPICS
 from projections.applications import DeadlineReport, deadline_candidates
@@ -89,7 +88,7 @@ def check_deadline(call_id: str, cutoff: str) -> None:
     now = datetime.now(timezone.utc)
     candidates, since = _candidates(runtime, call)
     run = runtime.towns.check_deadline(call_id, max(now, call.check_due_at), candidates, since)
-    metrics.deadline_checked(call_id, run.due)
+    runtime.on_deadline_checked(call_id, run.due)
     if run.due:
         runtime.runner.catch_up(AuditTrail.name)  # the check's events under a head of its own
         sign_head(runtime, force=True)

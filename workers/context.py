@@ -7,15 +7,26 @@ application service, the views and the deadline schedule here when a message arr
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from domain.service import Towns
     from projections.runner import ProjectionRunner
     from projections.store import ViewStore
-    from adapters.audit.evidence.checkpoints import Checkpoints
     from workers.deadlines import DeadlineSchedule
+
+
+class HeadSigner(Protocol):
+    """Signs and witnesses tree heads of the audit view's Merkle tree (the composition root
+    hands in ``adapters.audit.evidence.checkpoints.Checkpoints``)."""
+
+    def sign_if_due(self, force: bool = False) -> object: ...
+
+
+def _unobserved(call_id: str, due: bool) -> None:
+    """No metrics in this process."""
 
 
 @dataclass
@@ -24,8 +35,11 @@ class Context:
     runner: ProjectionRunner
     store: ViewStore
     schedule: DeadlineSchedule
-    evidence: Checkpoints | None = None
+    evidence: HeadSigner | None = None
     """Signs and witnesses tree heads of the audit view's Merkle tree, where this process does."""
+    on_deadline_checked: Callable[[str, bool], object] = _unobserved
+    """Told of each deadline check run (the call, and whether it was due): the process's
+    metrics, handed in by the composition root."""
     stopping: threading.Event = field(default_factory=threading.Event)
     """Set when the process shuts down: long catch-ups stop between batches."""
 
@@ -39,11 +53,13 @@ class NotInstalled(RuntimeError):
 
 def install(
     towns: Towns, runner: ProjectionRunner, store: ViewStore, schedule: DeadlineSchedule,
-    evidence: Checkpoints | None = None,
+    evidence: HeadSigner | None = None,
+    on_deadline_checked: Callable[[str, bool], object] = _unobserved,
 ) -> Context:
     """Makes these the actors' service, views and schedule in this process (replacing any)."""
     global _current
-    _current = Context(towns, runner, store, schedule, evidence)
+    _current = Context(towns, runner, store, schedule, evidence,
+                       on_deadline_checked=on_deadline_checked)
     return _current
 
 
@@ -57,7 +73,7 @@ def uninstall(context: Context) -> None:
 
 def current() -> Context:
     if _current is None:
-        raise NotInstalled("no runtime in this process: build one with adapters.bootstrap.build_runtime")
+        raise NotInstalled("no runtime in this process: build one with the composition root (build_runtime)")
     return _current
 
 

@@ -21,7 +21,7 @@ from adapters.amqp import properties
 from adapters.amqp.delivery import Delivery, Trust, utcnow
 from adapters.amqp import topology as t
 from adapters.config import Config
-from adapters.inbound_records import Dispatch, InboundRecords
+from adapters.store.inbound_records import Dispatch, InboundRecords
 from adapters.inbound.ingest import ingest, ingest_prepared, prepared
 from adapters.inbound.ordering import Reordering, application_of, early
 from adapters.ops import metrics

@@ -28,7 +28,7 @@ from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from adapters.amqp import properties
 from adapters.amqp import topology as t
-from adapters.inbound_records import InboundRecords
+from adapters.store.inbound_records import InboundRecords
 from domain.inbound import DeadLetter, body_digest, message_key, other_body_key
 
 

@@ -127,9 +127,9 @@ class Verifications:
         raises, and the next call tries again)."""
         if self._loaded:
             return
-        from adapters.runtime import _setup
+        from adapters.store.tables import create_tables
 
-        _setup(self._create)
+        create_tables(self._create)
         with self.runner.store.transaction(read_only=True) as tx:
             row = tx.one("SELECT result FROM audit_verifications "
                          "ORDER BY verified_at DESC LIMIT 1")

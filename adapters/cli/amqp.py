@@ -88,7 +88,7 @@ def run_consume(args: argparse.Namespace) -> None:
     from adapters.amqp.inbound import Inbound
     from adapters.amqp.store_watch import postgres_probe
     from adapters.amqp.topology import amqp_url
-    from adapters.inbound_records import InboundRecords
+    from adapters.store.inbound_records import InboundRecords
 
     url = amqp_url()
     if not url:
@@ -143,7 +143,7 @@ def run_dead_letters_list(args: argparse.Namespace) -> None:
     from itertools import islice
 
     from adapters.cli.dead_letters_view import print_json_lines, print_table
-    from adapters.inbound_records import InboundRecords
+    from adapters.store.inbound_records import InboundRecords
     from adapters.ops.dead_letters import MAX_LIMIT, every
 
     towns = build_towns(load_config())
@@ -164,7 +164,7 @@ def run_dead_letters_requeue(args: argparse.Namespace) -> None:
     from adapters.amqp.redrive import RedriveError, requeue
     from adapters.amqp.topology import amqp_url
     from adapters.audit.evidence.actions import local_actor
-    from adapters.inbound_records import InboundRecords
+    from adapters.store.inbound_records import InboundRecords
 
     url = amqp_url()
     if not url:

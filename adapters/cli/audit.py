@@ -78,13 +78,13 @@ def register(commands) -> None:
 
 
 def _audit_runner(towns):
-    from adapters.runtime import _setup
+    from adapters.store.tables import create_tables
     from projections.audit import AuditTrail
     from projections.runner import ProjectionRunner
     from projections.store import ViewStore
 
     runner = ProjectionRunner(towns, ViewStore(database_url()), [AuditTrail()])
-    _setup(runner.setup)  # the trail's tables, which verify reads even where nothing projected
+    create_tables(runner.setup)  # the trail's tables, which verify reads even where nothing projected
     return runner
 
 

@@ -39,10 +39,10 @@ def register(commands) -> None:
 
 def run_queues(args: argparse.Namespace) -> None:
     from adapters.amqp.topology import amqp_url
-    from adapters.inbound_records import InboundRecords
+    from adapters.store.inbound_records import InboundRecords
     from adapters.ops.queues import api_url, queue_view
     from adapters.ops.queues_table import print_view
-    from adapters.runtime import build_runner
+    from adapters.bootstrap import build_runner
 
     logging.getLogger("pika").setLevel(logging.CRITICAL)  # the view's note says what failed
     towns = build_towns(load_config())

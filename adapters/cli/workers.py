@@ -108,7 +108,7 @@ def run_worker(args: argparse.Namespace) -> None:
 
 
 def _runner(towns):
-    from adapters.runtime import build_runner
+    from adapters.bootstrap import build_runner
 
     return build_runner(towns, database_url())
 

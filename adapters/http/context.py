@@ -40,7 +40,7 @@ class Served:
             with self._building:
                 if self.runner is None:
                     from adapters.bootstrap import database_url_of
-                    from adapters.runtime import build_runner
+                    from adapters.bootstrap import build_runner
 
                     self.runner = build_runner(self.towns, database_url_of(self.towns))
         return self.runner

@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 
 from adapters.http.context import current_towns
 from adapters.http.ops import ops_runner
-from adapters.inbound_records import InboundRecords
+from adapters.store.inbound_records import InboundRecords
 from adapters.ops import metrics
 
 blp = Blueprint("metrics", __name__, description="Prometheus metrics")

@@ -29,7 +29,7 @@ from adapters.http.context import current_runner, current_towns
 from adapters.http.cursor import CursorField, encode_cursor
 from adapters.http.errors import ErrorSchema, error_response
 from adapters.http.events import request_body
-from adapters.inbound_records import InboundRecords
+from adapters.store.inbound_records import InboundRecords
 from adapters.inbound.ingest import decode
 from adapters.ops import dead_letters, queues
 from adapters.ops import set_aside as set_aside_page

@@ -20,7 +20,7 @@ from adapters.audit.evidence.verify import summary_lines
 from adapters.inbound.batch import DeadlineCheckRequest, Message, read_batch
 from adapters.config import Config
 from adapters.inbound.ingest import ingest
-from adapters.runtime import Runtime
+from adapters.bootstrap import Runtime
 from domain import lifecycle as lc
 from domain.deadline_checks import DeadlineRun
 from domain.errors import DomainError

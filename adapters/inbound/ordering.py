@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from adapters.inbound_records import InboundRecords
+from adapters.store.inbound_records import InboundRecords
 from domain.applications import application_id
 from domain.commands import Outcome
 from domain.errors import DomainError

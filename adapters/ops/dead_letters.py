@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from adapters.views import dead_letter_view
-from adapters.inbound_records import InboundRecords, UnknownLetter
+from adapters.store.inbound_records import InboundRecords, UnknownLetter
 from domain.inbound import DeadLetter
 
 DEFAULT_LIMIT = 50

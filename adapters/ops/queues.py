@@ -27,7 +27,7 @@ from dramatiq.common import dq_name, xq_name
 from pika.exceptions import AMQPError, ChannelClosedByBroker
 
 from adapters.amqp import topology as t
-from adapters.inbound_records import InboundRecords
+from adapters.store.inbound_records import InboundRecords
 from adapters.ops import management_api
 from adapters.ops.management_api import DEFAULT_API_URL, ManagementApiError, api_url  # noqa: F401
 from projections.runner import ProjectionRunner

@@ -133,7 +133,7 @@ def _record_dead_letter(url: str) -> None:
     """A dead letter as the consumer would record one, so the operators' panel has a row."""
     from adapters.bootstrap import build_towns
     from adapters.config import load_config
-    from adapters.inbound_records import InboundRecords
+    from adapters.store.inbound_records import InboundRecords
 
     towns = build_towns(load_config(), url)
     try:

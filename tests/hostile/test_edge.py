@@ -24,7 +24,7 @@ from prometheus_client import REGISTRY
 from adapters.amqp import topology as t
 from adapters.amqp.inbound import Delivery, Inbound
 from adapters.http import create_app
-from adapters.inbound_records import InboundRecords
+from adapters.store.inbound_records import InboundRecords
 from adapters.http.errors import HTTP_STATUS
 from adapters.inbound.ingest import MAX_MESSAGE_BYTES, ingest, prepare
 from adapters.inbound.schemas import (

@@ -21,7 +21,7 @@ import pytest
 from adapters.audit.verify import check_export, export, verify
 from adapters.bootstrap import build_runtime, build_towns
 from adapters.http import create_app
-from adapters.inbound_records import InboundRecords
+from adapters.store.inbound_records import InboundRecords
 from adapters.inbound.ingest import prepare
 from adapters.ops.metrics import exposition
 from domain.applications import application_id

@@ -29,7 +29,7 @@ import pytest
 
 from adapters.amqp import topology as t
 from adapters.bootstrap import build_towns
-from adapters.inbound_records import InboundRecords
+from adapters.store.inbound_records import InboundRecords
 from domain.applications import application_id
 from domain.inbox import inbox_id
 from domain.service import Towns

@@ -25,7 +25,7 @@ from adapters.amqp.publisher import Outgoing, Publisher, publish
 from adapters.inbound.batch import SHIPPED_BATCH
 from adapters.bootstrap import build_towns
 from adapters.config import load_config
-from adapters.inbound_records import InboundRecords
+from adapters.store.inbound_records import InboundRecords
 from domain.inbound import dead_letter_id
 from tests.amqp_fixtures import Vhost, amqp_vhost, eventually, fresh_topology, rabbitmq  # noqa: F401
 

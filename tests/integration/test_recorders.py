@@ -1,4 +1,4 @@
-"""The service's recorders (adapters.recorders). On the real PostgreSQL, against the library's
+"""The service's recorders (adapters.store.recorders). On the real PostgreSQL, against the library's
 own: the same stored events give the same rows, byte for byte, and the same notification order;
 a second event at a version refuses the whole transaction, as the library's does. On both
 stores: a save on condition that an aggregate is absent records nothing when it is present, and
@@ -15,7 +15,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from adapters.bootstrap import build_towns, library_settings, store_settings
-from adapters.recorders import PostgresRecorder, SQLiteRecorder
+from adapters.store.recorders import PostgresRecorder, SQLiteRecorder
 from adapters.inbound.ingest import ingest
 from domain.applications import application_id
 from domain.service import Towns

@@ -19,7 +19,7 @@ import pytest
 
 from adapters.bootstrap import build_towns
 from adapters.config import Config
-from adapters.runtime import build_runner
+from adapters.bootstrap import build_runner
 from projections.runner import ProjectionRunner
 from tests import support
 from tests.amqp_fixtures import amqp_url, rabbitmq, rabbitmqctl  # noqa: F401 - fixture

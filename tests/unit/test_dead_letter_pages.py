@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from adapters.inbound_records import InboundRecords
+from adapters.store.inbound_records import InboundRecords
 from adapters.ops import dead_letters
 from domain.inbound import dead_letter_id
 

@@ -19,7 +19,7 @@ from adapters.amqp import properties
 from adapters.amqp import topology as t
 from adapters.amqp.consumer import Consumer
 from adapters.amqp.inbound import Delivery, Inbound
-from adapters.inbound_records import InboundRecords
+from adapters.store.inbound_records import InboundRecords
 from adapters.ops import metrics
 from tests.factories import encode, envelope
 from tests.unit.test_consumer_batches import FakeConnection

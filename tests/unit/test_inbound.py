@@ -10,7 +10,7 @@ import pytest
 
 from adapters.amqp import topology as t
 from adapters.amqp.inbound import Delivery, Inbound
-from adapters.inbound_records import InboundRecords
+from adapters.store.inbound_records import InboundRecords
 from domain.applications import application_id
 from domain.inbox import InboxMessage, inbox_id
 from tests.factories import CALL, encode, envelope

@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-from adapters.recorders import PostgresRecorder, SQLiteRecorder
+from adapters.store.recorders import PostgresRecorder, SQLiteRecorder
 from domain.store import LibraryStore, Store
 
 P = inspect.Parameter
