@@ -1,14 +1,25 @@
 """The fields of an application's event and what its hash covers: one function each, used by the
 aggregate when it triggers an event and by the event when it checks its own link in the chain
-(``domain.applications``), and by the audit's quick reading of stored events."""
+(``domain.applications``), and by the audit's quick reading of stored events; and ``Meta``, what
+every event keeps beside its data, which the aggregate's commands take."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from domain.hashing import chain
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What every event keeps beside its data: business time, actor, message id."""
+
+    occurred_at: datetime
+    actor: dict
+    message_id: str
 
 
 def event_fields(
@@ -21,7 +32,7 @@ def event_fields(
     prev_hash: str,
     originator_topic: str | None = None,
 ) -> dict[str, Any]:
-    """The keyword arguments of the event (``meta``: a ``domain.applications.Meta``), its hash
+    """The keyword arguments of the event (``meta``: a ``Meta``), its hash
     included; ``originator_topic`` for the first event, which names the aggregate's class."""
     fields = {
         "originator_id": originator_id,

@@ -40,9 +40,9 @@ import psycopg
 from eventsourcing.persistence import PersistenceError
 
 from adapters.audit.chains import ApplicationChains, whole_events
-from adapters.audit.export import check_export, export, write_csv, write_json  # noqa: F401
 from adapters.audit.log_chain import FIELDS, LogChain
-from adapters.audit.evidence.verify import Evidence, Reproduction, start, summary_lines
+from adapters.audit.evidence.summary import summary_lines
+from adapters.audit.evidence.verify import Evidence, Reproduction, start
 from adapters.audit.evidence.verify import from_env as evidence_from_env
 from adapters.audit.evidence.witnesses import Witnesses
 from domain.service import Towns

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.audit.verify import describe, verify
-from adapters.audit.evidence.verify import summary_lines
+from adapters.audit.evidence.summary import summary_lines
 from adapters.inbound.batch import DeadlineCheckRequest, Message, read_batch
 from adapters.config import Config
 from adapters.inbound.ingest import ingest

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.audit.verify import check_export, export, verify
+from adapters.audit.export import check_export, export
+from adapters.audit.verify import verify
 from adapters.bootstrap import build_runtime, build_towns
 from adapters.http import create_app
 from adapters.store.inbound_records import InboundRecords

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from adapters.audit import verify as audit_module
-from adapters.audit.verify import check_export, export, verify, write_csv
+from adapters.audit.export import check_export, export, write_csv
+from adapters.audit.verify import verify
 from domain.applications import Application, application_id
 from domain.errors import UnknownCall
 from domain.hashing import GENESIS

@@ -259,31 +259,6 @@ def from_env(public_keys: list[Ed25519PublicKey] | None = None) -> tuple[Witness
     return Witnesses.from_env(amqp_url()), keys
 
 
-def summary_lines(evidence: dict) -> list[str]:
-    """What ``towns audit verify`` prints of the witnessed evidence."""
-    lines = []
-    latest = evidence["latest_head"]
-    read = ", ".join(f"{w['name']} ({w['heads']} heads)" for w in evidence["witnesses"]) or "none"
-    lines.append(f"witnesses read: {read}" + "".join(f"; {m}" for m in evidence["missing_witnesses"]))
-    if latest is None:
-        lines.append("witnessed tree heads: none yet: the log is not checked against any")
-    else:
-        state = "signed" if evidence["signed"] else "UNSIGNED (no TOWNS_SIGNING_KEY)"
-        lines.append(f"witnessed tree heads: {evidence['heads_checked']}, {state}; the latest "
-                     f"covers {latest['size']} records (signed at {latest['time']}); "
-                     f"{evidence['unwitnessed_records']} records since")
-    for finding in evidence["findings"]:
-        lines.append(f"  {finding['kind']}: {finding['message']}")
-    if not evidence["ok"]:
-        lines.append("evidence: DOES NOT AGREE with the witnesses")
-    elif latest is None:
-        lines.append("evidence: nothing witnessed to check the log against")
-    else:
-        lines.append(f"evidence: the log's first {latest['size']} records agree with the "
-                     "witnessed heads")
-    return lines
-
-
 def rebuild_check(witnesses: Witnesses, keys: dict):
     """What a rebuild of the audit view asks before it switches: that its tree reproduces every
     witnessed head (signed by a trusted key) it is long enough to hold, and holds every one.
