@@ -17,7 +17,6 @@ last position never misses an event committed later with a smaller id.
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +31,8 @@ from projections import set_aside
 from projections.base import NEXT, Projection, Recorded
 from projections.log import LogReader, ReadAhead
 from projections.set_aside import SetAside
+from projections.errors import Busy, NotSetAside, RebuildRefused  # noqa: F401 - theirs
+from projections.retries import Retried, retry
 from projections.store import Tx, ViewStore, unreachable
 
 log = logging.getLogger("towns.projections")
@@ -49,34 +50,6 @@ class Status:
     @property
     def lag(self) -> int:
         return max(0, self.head - self.position)
-
-
-@dataclass(frozen=True)
-class Retried:
-    """What ``ProjectionRunner.retry`` did for one projection: the positions it tried again,
-    those the view took (their records marked retried) and those still set aside."""
-
-    name: str
-    tried: list[int]
-    taken: list[int]
-    still: list[int]
-    rebuilt: bool
-
-
-class RebuildRefused(Exception):
-    """A rebuilt view disagrees with what vouches for the live one: it is not switched."""
-
-
-class Busy(Exception):
-    """Another runner holds the projection."""
-
-
-class NotSetAside(KeyError):
-    """No open set-aside record at the position asked for."""
-
-
-class _Trial(Exception):
-    """Raised to undo a trial of set-aside events."""
 
 
 class ProjectionRunner:
@@ -287,66 +260,8 @@ class ProjectionRunner:
     # -- trying set-aside events again -------------------------------------------------------
 
     def retry(self, name: str, position: int | None = None) -> Retried:
-        """Tries the projection's open set-aside events again (only the one at ``position``
-        when given).
-
-        No view here can take an event out of order: the application rows and the pipeline
-        fold each application's events in log order (a standing, the last of a kind wins), and
-        the audit trail links every notification to the one before it. So an event that now
-        applies is not applied alone where it fell out: first each chosen event is tried alone,
-        in log order, on the live tables inside a savepoint that is always undone (a trial:
-        nothing of it stays). If none applies, each stays set aside with one attempt more and
-        its latest reason. If any applies, the view is rebuilt from zero (``rebuild``), every
-        event in log order; the records of the events the rebuilt view took are marked
-        retried, and the others (every open one of the view, tried again by the rebuild) stay
-        set aside with one attempt more. A trial that passes where the rebuild still fails
-        costs a rebuild, never a wrong row."""
-        projection = self.projection(name)
-        chosen = [r for r in self.set_aside([name]) if position is None or r.position == position]
-        if position is not None and not chosen:
-            raise NotSetAside(f"{name} has no event set aside at position {position}")
-        if not chosen:
-            return Retried(name, [], [], [], False)
-        with self.store.transaction() as tx:
-            if not tx.try_lock(name):
-                raise Busy(f"{name} is being projected by another runner; try again")
-            failed = self._trial(tx, projection, chosen)
-            if len(failed) == len(chosen):
-                for record in chosen:
-                    set_aside.failed_again(tx, name, record.position, failed[record.position])
-        tried = [r.position for r in chosen]
-        if len(failed) == len(chosen):
-            return Retried(name, tried, [], tried, False)
-        self.rebuild(name)
-        still = {r.position for r in self.set_aside([name])}
-        return Retried(name, tried, [p for p in tried if p not in still],
-                       [p for p in tried if p in still], True)
-
-    def _trial(self, tx: Tx, projection: Projection, chosen: list[SetAside]) -> dict[int, str]:
-        """Applies the chosen events one by one in log order (each taken builds on those before
-        it) and undoes it all; why each that failed did. A copy of the projection applies them,
-        so that nothing it keeps in memory outlives the trial."""
-        failed: dict[int, str] = {}
-        names = projection.live_names()
-        projection = copy.deepcopy(projection)
-        try:
-            with tx.savepoint():
-                for record in chosen:
-                    found = self.log.after(record.position - 1, 1)
-                    if not found or found[0].position != record.position:
-                        failed[record.position] = "the event is no longer in the log"
-                        continue
-                    try:
-                        with tx.savepoint():
-                            projection.trial(tx, names, self._decoded(projection, found[0]))
-                    except Exception as error:
-                        if unreachable(error):
-                            raise
-                        failed[record.position] = set_aside.reason_of(error)
-                raise _Trial
-        except _Trial:
-            pass
-        return failed
+        """Tries the projection's open set-aside events again (``projections.retries``)."""
+        return retry(self, name, position)
 
 
 def _rename_indexes(tx: Tx, projection: Projection, beside: dict, live: dict) -> None:
