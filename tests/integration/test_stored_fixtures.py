@@ -72,7 +72,7 @@ def frozen_rows(generation: str, store: str) -> dict[str, list[dict]]:
 
 
 def jsonable(value: Any) -> Any:
-    """A value of state as the manifest writes it (``scripts/freeze_stored_events.jsonable``)."""
+    """A value of state as the manifest writes it (``scripts/freeze_stored/expect.jsonable``)."""
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, UUID):
