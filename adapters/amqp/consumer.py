@@ -17,28 +17,31 @@ closes the channel or the connection as it is sent, that is recorded on the lett
 anything else; its next send goes bare (without the publisher's headers), and after that it is
 given up: acknowledged, recorded only, and counted (``Inbound.resend``). The broker itself
 dead-letters what expires in the queue (``dead_lettering``, set as the consumer starts).
+
+This module keeps the consumer's life and its connection; the batches, the sweeps and their dead
+letters are in ``consumer_batches``, the work on the store run while the connection is served in
+``consumer_serving``.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pika
 from eventsourcing.persistence import PersistenceError
-from pika.exceptions import AMQPError, NackError, UnroutableError
+from pika.exceptions import AMQPError
 
 from adapters.amqp import dead_lettering, topology as t
+from adapters.amqp.consumer_batches import ConsumerBatches
+from adapters.amqp.consumer_serving import ConsumerServing
 from adapters.amqp.delivery import Delivery
 from adapters.amqp.connection_life import Backoff, ConsumerCancelled
-from adapters.amqp.inbound import DeadLetterOut, Inbound
+from adapters.amqp.inbound import Inbound
 from adapters.amqp.store_watch import StoreWatch
-from adapters.amqp.sends import send_failure_kind, send_failure_reason
-from adapters.ops import metrics
 
 log = logging.getLogger("towns.consume")
 
@@ -49,7 +52,7 @@ lock, the round trips, the fsync) is shared by this many messages; a trickle nev
 ``batch_ms`` closes a batch first."""
 
 
-class Consumer:
+class Consumer(ConsumerBatches, ConsumerServing):
     def __init__(
         self,
         inbound: Inbound,
@@ -161,193 +164,3 @@ class Consumer:
                 amqp=properties,
             )
         )
-
-    def _prepare_some(self, count: int) -> None:
-        """Parses and checks up to ``count`` pending deliveries, oldest first."""
-        end = min(len(self._pending), self._ready + count)
-        for i in range(self._ready, end):
-            self._pending[i] = self.inbound.prepare(self._pending[i])
-        self._ready = end
-
-    def _wait(self) -> float:
-        """How long the connection may be waited on before the next batch is due."""
-        if not self._pending:
-            return 0.2
-        if len(self._pending) >= self.batch_size:
-            return 0.0
-        due = self._pending[0].received_at + self.batch_seconds - time.monotonic()
-        return max(0.0, min(due, 0.2))
-
-    def _sweep_due(self) -> bool:
-        """Parked messages are retried and expired every ``sweep_seconds``, once the deliveries
-        received before that came due have been applied: one of them may be the predecessor a
-        parked message waits for (after a restart, a backlog that built up while the consumer
-        was down). Deliveries that arrive later do not hold it back, so steady traffic does not."""
-        due = self._last_sweep + self.sweep_seconds
-        if time.monotonic() < due:
-            return False
-        return not self._pending or self._pending[0].received_at > due
-
-    def _batch_due(self) -> bool:
-        if not self._pending:
-            return False
-        full = len(self._pending) >= self.batch_size
-        return full or time.monotonic() - self._pending[0].received_at >= self.batch_seconds
-
-    # -- batches -----------------------------------------------------------------------------
-
-    def _run_batch(self, connection: pika.BlockingConnection, channel) -> None:
-        batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size :]
-        self._ready = max(0, self._ready - len(batch))
-        saving = threading.Event()
-
-        def on_saving() -> None:  # in the worker: its decisions are made, the commit begins
-            saving.set()
-            _wake(connection)
-
-        started = time.perf_counter()
-        letters = self._in_background(connection, self.inbound.apply, batch, on_saving,
-                                      meanwhile=saving)
-        metrics.batch_committed(len(batch), time.perf_counter() - started)
-        self._publish(connection, channel, letters)
-        channel.basic_ack(batch[-1].delivery_tag, multiple=True)
-
-    def _sweep(self, connection: pika.BlockingConnection, channel) -> None:
-        self._last_sweep = time.monotonic()
-        if self.inbound.parked:
-            self._publish(connection, channel, self._in_background(connection, self.inbound.expire))
-
-    def _publish(self, connection: pika.BlockingConnection, channel, letters: list[DeadLetterOut]) -> None:
-        """Each dead letter is confirmed by the broker, and that recorded in one write, before
-        anything is acknowledged and before the parked messages behind them are released. A
-        letter the broker refuses (nack, returned) is recorded so and sent again at once, as
-        ``Inbound.resend`` says (bare, then no more), after the topology is declared again (a
-        dead queue deleted meanwhile comes back). When the channel or the connection closes as a
-        letter is sent, that is recorded before the error goes on, so that the redelivery of its
-        message sends it otherwise."""
-        while letters:
-            confirmed: list[DeadLetterOut] = []
-            refused: list[tuple[DeadLetterOut, BaseException]] = []
-            for letter in letters:
-                try:
-                    channel.basic_publish(t.DEAD_EXCHANGE, letter.routing_key, letter.body,
-                                          letter.properties(), mandatory=True)
-                except (NackError, UnroutableError) as error:
-                    refused.append((letter, error))
-                except (AMQPError, OSError) as error:
-                    self._record_lost(confirmed, [*refused, (letter, error)])
-                    raise
-                else:
-                    confirmed.append(letter)
-            self._in_background(connection, self._record_sends, confirmed, refused)
-            if not refused:
-                return
-            t.declare(channel)
-            letters = self._in_background(connection, self.inbound.resend, [x for x, _ in refused])
-
-    def _record_sends(self, confirmed: list[DeadLetterOut],
-                      failed: list[tuple[DeadLetterOut, BaseException]]) -> None:
-        if confirmed:
-            self.inbound.sent(confirmed)
-        if failed:
-            for letter, error in failed:
-                metrics.dead_letter_not_confirmed(send_failure_kind(error))
-                log.warning("the broker did not take the dead letter of message_id %r: %s",
-                            letter.message_id, send_failure_reason(error))
-            self.inbound.not_sent([(letter, send_failure_reason(error)) for letter, error in failed])
-
-    def _record_lost(self, confirmed: list[DeadLetterOut],
-                     failed: list[tuple[DeadLetterOut, BaseException]]) -> None:
-        """What a channel or connection lost amid the dead letters leaves to know: recorded
-        here (the connection is gone, nothing to serve meanwhile); a store that fails too
-        only means that the redelivery sends them as before."""
-        try:
-            self._record_sends(confirmed, failed)
-        except Exception:  # noqa: BLE001 - the broker's error is the one to go on with
-            log.exception("could not record what became of the dead letters just sent")
-
-    def _in_background(
-        self,
-        connection: pika.BlockingConnection,
-        work: Callable,
-        *args: Any,
-        meanwhile: threading.Event | None = None,
-    ) -> Any:
-        """Runs ``work`` (on the store) in a thread while this thread services the connection
-        (``_serving``). When it fails because the store does not answer, waits for the store,
-        still serving the connection (the deliveries in hand stay unacknowledged, the broker
-        sees us alive), and runs it again: everything run here may be run twice."""
-        while True:
-            try:
-                return self._serving(connection, work, *args, meanwhile=meanwhile)
-            except PersistenceError:
-                if not self._waited_for_store(connection):
-                    raise
-
-    def _waited_for_store(self, connection: pika.BlockingConnection) -> bool:
-        """After the store failed: False when it answers (the failure is another, for the
-        caller to raise) or when stopping; else True once it answers again, the wait told in
-        the log (``StoreWatch.check``)."""
-        waited = False
-        while not self._stopping:
-            if self._serving(connection, self.store_watch.check, watch=False):
-                return waited
-            waited = True
-            end = time.monotonic() + self.store_watch.check_every
-            while not self._stopping and time.monotonic() < end:
-                connection.process_data_events(time_limit=min(0.2, max(0.0, end - time.monotonic())))
-        return False
-
-    def _serving(
-        self,
-        connection: pika.BlockingConnection,
-        work: Callable,
-        *args: Any,
-        meanwhile: threading.Event | None = None,
-        watch: bool = True,
-    ) -> Any:
-        """Runs ``work`` in a thread while this thread services the connection (heartbeats,
-        deliveries), so that a long commit never lets the broker think we are gone. Once
-        ``meanwhile`` is set (the worker waits for its commit), this thread also prepares the
-        pending deliveries, a few at a time between looks at the connection. ``watch``: a long
-        wait asks whether the store answers (``StoreWatch.waiting``)."""
-        done = threading.Event()
-        box: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                box["result"] = work(*args)
-            except BaseException as error:  # noqa: BLE001 - handed back to this thread
-                box["error"] = error
-            finally:
-                done.set()
-                _wake(connection)
-
-        worker = threading.Thread(target=target, name="towns-batch", daemon=True)
-        worker.start()
-        started = time.monotonic()
-        try:
-            while not done.is_set():
-                waiting = self._ready < len(self._pending)
-                if waiting and meanwhile is not None and meanwhile.is_set():
-                    self._prepare_some(10)
-                    connection.process_data_events(time_limit=0)
-                else:
-                    connection.process_data_events(time_limit=0.05)
-                if watch:
-                    self.store_watch.waiting(started)
-        finally:
-            worker.join()  # never overlap two batches, even when the connection failed
-        if watch:
-            self.store_watch.over("error" not in box)
-        if "error" in box:
-            raise box["error"]
-        return box["result"]
-
-
-def _wake(connection: pika.BlockingConnection) -> None:
-    """Wakes the connection's event loop from another thread."""
-    try:
-        connection.add_callback_threadsafe(lambda: None)
-    except AMQPError:
-        pass  # the connection is gone; its loop notices

@@ -11,7 +11,7 @@ from flask import Response
 from flask_smorest import Blueprint
 
 from adapters.http.context import current_towns
-from adapters.http.ops import ops_runner
+from adapters.http.ops_blueprint import ops_runner
 from adapters.store.inbound_records import InboundRecords
 from adapters.ops import metrics
 
