@@ -27,8 +27,13 @@ export function createAudit() {
 
   async function poll(current) {
     try {
-      const [verdict, evidence] = await Promise.all([
+      // Both asked at once; where both fail, the verification's failure is the one said.
+      const [asked, witnessed] = await Promise.allSettled([
         api("/api/v1/audit/verify"), api("/api/v1/audit/evidence")]);
+      for (const answer of [asked, witnessed]) {
+        if (answer.status === "rejected") throw answer.reason;
+      }
+      const [verdict, evidence] = [asked.value, witnessed.value];
       if (!current()) return;
       if (verdict.state === "pending") {
         clear(body).append(h("p", { class: "muted", "data-test": "audit-pending" },
