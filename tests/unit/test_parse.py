@@ -1,0 +1,43 @@
+"""``projections.base.parse`` reads the stored JSON with orjson where it can: it must give
+exactly what ``json.loads`` gives, and refuse what ``json.loads`` refuses."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from projections.base import parse
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=12,
+)
+
+
+def _parsed(read, data: bytes):
+    try:
+        return repr(read(data))
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError too
+        return ("refused", type(error).__name__ if not isinstance(error, ValueError) else "ValueError")
+
+
+@settings(max_examples=500, deadline=None)
+@given(_JSON_VALUES, st.booleans())
+def test_the_views_parse_json_as_json_does(value, spaced):
+    text = json.dumps(value, ensure_ascii=False, separators=None if spaced else (",", ":"))
+    data = text.encode("utf-8", "surrogatepass")
+    assert _parsed(parse, data) == _parsed(lambda b: json.loads(b.decode("utf-8")), data)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=40) | st.sampled_from([
+    b"NaN", b"[1e400]", b'"\\ud800"', b"123456789012345678901234567890",
+    b"-9223372036854775809", b"18446744073709551616", b'{"a":1,"a":2}', b" [1] ", b"[1]x",
+    b"\xef\xbb\xbf[1]", b'"\xed\xa0\x80"', b"[" * 3000 + b"]" * 3000]))
+def test_the_views_parse_any_bytes_as_json_does(data):
+    assert _parsed(parse, data) == _parsed(lambda b: json.loads(b.decode("utf-8")), data)
