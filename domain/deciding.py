@@ -1,5 +1,5 @@
-"""Deciding one command, the application service's part of it (``domain.service.Towns`` is built
-on ``Deciding``): the checks in the service's order of refusals (``domain.service``), a repeat
+"""Deciding one command, the application service's part of it (``Decider``, a collaborator of
+``domain.service.Towns``): the checks in the service's order of refusals (``domain.service``), a repeat
 answered from its inbox marker, the submission path, and the aggregate's command for each type
 of message to an existing application, which checks the rest. Nothing is saved here.
 """
@@ -34,12 +34,13 @@ COMMANDS: dict[str, Callable[[Application, Call, Meta, dict], None]] = {
 """The aggregate's command for each type of message to an existing application."""
 
 
-class Deciding:
-    """The deciding methods of ``domain.service.Towns`` (a base of it), on its ``calls`` and
-    ``check_log``."""
+class Decider:
+    """Decides the commands of the service's ``calls``; ``check_log`` says when a call's
+    deadline check ran (a submission after it is checked at once)."""
 
-    calls: dict[str, Call]
-    check_log: CheckLog
+    def __init__(self, calls: dict[str, Call], check_log: CheckLog) -> None:
+        self.calls = calls
+        self.check_log = check_log
 
     # -- deciding ----------------------------------------------------------------------------
 

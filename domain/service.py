@@ -9,10 +9,11 @@ schema_invalid (resubmitted track fields) → deadline_passed → invalid_transi
 precondition_failed.
 
 The service checks, in that order, up to the second forbidden (``domain.authorisation``, the
-inbox, the repository: ``domain.deciding``, a base of ``Towns``); the aggregate's command
+inbox, the repository: ``domain.deciding.Decider``); the aggregate's command
 (``domain.application_commands``) checks the rest.
 
-Collaborators, each built here with what it needs: ``reader`` (``domain.reading``: reading
+Collaborators, each built here with what it needs: ``decider`` (``domain.deciding``: one
+command's checks and the aggregate's command), ``reader`` (``domain.reading``: reading
 applications), ``deadline_checks`` (``domain.deadline_checks``: a call's deadline check),
 ``check_log`` (``domain.check_log``: when a call's check ran), ``store`` (``domain.store``: what
 the domain needs of the recorder). The reading and checking methods below only delegate.
@@ -34,7 +35,7 @@ from domain.calls import Call
 from domain.check_log import CheckLog
 from domain.commands import Command, Outcome
 from domain.deadline_checks import SAVE_ATTEMPTS, DeadlineChecks, DeadlineRun
-from domain.deciding import COMMANDS, Deciding
+from domain.deciding import COMMANDS, Decider
 from domain.errors import DomainError, IdempotencyConflict
 from domain.history import ChainBreak
 from domain.principals import Principal
@@ -45,7 +46,7 @@ from domain.work import AggregateCache, Work
 __all__ = ["COMMANDS", "Towns"]
 
 
-class Towns(Deciding, EventSourcedApplication):
+class Towns(EventSourcedApplication):
     """The applications of every call, as event-sourced aggregates."""
 
     name = "Towns"
@@ -57,6 +58,7 @@ class Towns(Deciding, EventSourcedApplication):
         self.store = store_of(self.recorder)
         self.saves_on_condition = self.store.saves_on_condition
         self.check_log = CheckLog(self.store, self.repository, self.events)
+        self.decider = Decider(self.calls, self.check_log)
         self.reader = Reader(self.call, self.store, self.mapper, self.repository, self.check_log)
         self.deadline_checks = DeadlineChecks(
             self.call, self.store, self.repository, self.reader, self.check_log,
@@ -66,6 +68,15 @@ class Towns(Deciding, EventSourcedApplication):
         self._writing = threading.RLock()
 
     # -- entry points ------------------------------------------------------------------------
+
+    def call(self, call_id: str) -> Call:
+        """The call ``call_id`` names; ``UnknownCall`` if none."""
+        return self.decider.call(call_id)
+
+    def decide(self, work: Work, command: Command, principal: Principal,
+               check_repeat: bool = True) -> Outcome:
+        """Checks and applies one command within ``work`` (``Decider.decide``); nothing saved."""
+        return self.decider.decide(work, command, principal, check_repeat)
 
     def handle(self, command: Command, principal: Principal) -> Outcome:
         """Applies one command in its own transaction; raises a DomainError when refused.
