@@ -86,7 +86,7 @@ def build_runtime(
     worker thread of this process. With RabbitMQ, this process consumes the actors' queues
     only when ``consume`` is true (``towns worker``); the others only send. ``process`` names
     the command starting: its configuration (and signing key) is recorded in the log when it
-    differs from the last one recorded (``adapters.evidence.actions``).
+    differs from the last one recorded (``adapters.audit.evidence.actions``).
     """
     config = config or load_config()
     return build(config, url or database_url(), amqp_url, consume, threads, process)

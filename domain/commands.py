@@ -10,7 +10,7 @@ from domain.principals import Actor
 
 @dataclass(frozen=True)
 class Command:
-    """One inbound event, its shape already checked (``adapters.schemas``)."""
+    """One inbound event, its shape already checked (``adapters.inbound.schemas``)."""
 
     message_id: str
     type: str
