@@ -25,6 +25,7 @@ from domain.hashing import GENESIS, chain
 from domain.history import link_break
 from domain.service import Towns
 from projections.audit import SUBMITTED, TYPES
+from projections.base import parse
 
 
 class ApplicationChains:
@@ -121,7 +122,6 @@ def whole_events(records: list[tuple[str, bytes, str, int]]) -> list[tuple | Non
 _PLAIN = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 """The library's transcoder's encoder (eventsourcing 9.5.6, ``JSONTranscoder``), for values
 that hold no object of a registered type."""
-_SCAN = json.JSONDecoder().scan_once
 _STAMPS = ("timestamp", "occurred_at")
 
 
@@ -138,11 +138,10 @@ def whole_event(topic: str, state: bytes, originator_id: Any,
         cls = resolve_topic(topic)
         if not issubclass(cls, Application.Event) or getattr(cls, "class_version", 1) != 1:
             return None
-        text = state.decode("utf-8")
-        if text.count('"_type_"') != len(_STAMPS):
+        if state.count(b'"_type_"') != len(_STAMPS):
             return None
-        fields, end = _SCAN(text, 0)
-        if end != len(text) or _PLAIN.encode(fields) != text:
+        fields = parse(state)  # the bytes must then be exactly its encoding: no other form
+        if _PLAIN.encode(fields).encode("utf-8") != state:
             return None
         stamps = [fields[name] for name in _STAMPS]
         for stamp in stamps:
