@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test unit bench clean
+.PHONY: demo test unit cluster-test bench clean
 
 $(INSTALLED): setup.py pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(VENV)/bin/python -m pytest -q
+
+# Engines of its own, broken on purpose: a three-node RabbitMQ cluster, a PostgreSQL primary and
+# standby (tests/cluster; minutes, not in `make test`).
+cluster-test: $(INSTALLED)
+	TOWNS_CLUSTER_TESTS=1 $(VENV)/bin/python -m pytest -q -s tests/cluster
 
 unit: $(INSTALLED)
 	$(VENV)/bin/python -m pytest -q tests/unit

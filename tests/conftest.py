@@ -14,6 +14,10 @@ from domain.service import Towns
 from tests.support import fresh_schema
 
 IN_CI = os.environ.get("CI") == "true"
+
+# The cluster tests (tests/cluster) start and break engines of their own and take minutes: they
+# run with `make cluster-test`, which sets TOWNS_CLUSTER_TESTS=1.
+collect_ignore = [] if os.environ.get("TOWNS_CLUSTER_TESTS") == "1" else ["cluster"]
 POSTGRES_URL = os.environ.get("TOWNS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
