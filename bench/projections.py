@@ -25,6 +25,7 @@ from adapters.config import load_config  # noqa: E402
 from bench.common import POSTGRES_URL, rate, table  # noqa: E402
 from bench.generate import CUTOFF, generate, twenty_event_application  # noqa: E402
 from projections.applications import deadline_candidates  # noqa: E402
+from projections.database_url import PostgresUrl  # noqa: E402
 from projections.registry import projections  # noqa: E402
 from projections.runner import ProjectionRunner  # noqa: E402
 from projections.store import ViewStore  # noqa: E402
@@ -34,11 +35,11 @@ PAGE = 1000
 
 
 def log_url(applications: int) -> str:
-    base = POSTGRES_URL.split("?", 1)[0]
+    target = PostgresUrl.parse(POSTGRES_URL)
     schema = f"bench_log_{applications}"
-    with psycopg.connect(base, autocommit=True) as conn:
+    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    return f"{base}?schema={schema}"
+    return target.with_schema(schema).url()
 
 
 def ensure_log(towns, applications: int) -> int:
@@ -94,9 +95,10 @@ def deadline_check(towns, store: ViewStore) -> tuple[int, int, float]:
 
 def forget_after(towns, url: str, head: int) -> None:
     """Removes what the deadline check appended to the benchmark's own generated log."""
-    base, schema = url.split("?schema=")
+    target = PostgresUrl.parse(url)
+    schema = target.schema
     table = towns.recorder.events_table_name
-    with psycopg.connect(base, autocommit=True) as conn:
+    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
         conn.execute(f"DELETE FROM {schema}.{table} WHERE notification_id > %s", (head,))
 
 

@@ -2,7 +2,7 @@
 they are under the same Merkle tree as the applications and an auditor sees them beside them.
 
 * ``OperatorAction``: one aggregate per action (a re-drive, a projection rebuild, a deadline check
-  run by hand), with who did it, when and why, and what it touched.
+  run by hand, a restore from a backup), with who did it, when and why, and what it touched.
 * ``Deployment``: one aggregate for the whole service, recording each configuration a process
   started with when it differs from the last one recorded (its hash, the calls and cutoffs it
   holds), and each change of the key that signs tree heads.
@@ -28,7 +28,8 @@ REDRIVE = "dead_letters.requeue"
 REBUILD = "projections.rebuild"
 RETRY = "projections.retry"
 DEADLINE_CHECK = "deadlines.check"
-ACTIONS = (REDRIVE, REBUILD, RETRY, DEADLINE_CHECK)
+RESTORE = "database.restore"
+ACTIONS = (REDRIVE, REBUILD, RETRY, DEADLINE_CHECK, RESTORE)
 
 
 def bounded(text: Any, limit: int) -> str:

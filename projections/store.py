@@ -17,6 +17,8 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from projections.database_url import PostgresUrl
+
 POSITIONS = """
 CREATE TABLE IF NOT EXISTS projection_positions (
     name TEXT PRIMARY KEY,
@@ -197,9 +199,8 @@ class ViewStore:
             self.path = unquote(url[len("sqlite:///") :])
         elif parts.scheme in ("postgresql", "postgres"):
             self.dialect = "postgres"
-            self.conninfo = url.split("?", 1)[0]
-            query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
-            self.schema = unquote(query.get("schema", "public"))
+            target = PostgresUrl.parse(url)  # one host or several (libpq's multi-host URL)
+            self.conninfo, self.schema = target.conninfo(), target.schema or "public"
         else:
             raise ValueError(f"no read-model store for {url!r}")
 

@@ -68,23 +68,13 @@ class Vhost:
 
     def take_all(self, queue: str) -> list[tuple]:
         """Every message of ``queue`` as (method, properties, body), acknowledged (removed)."""
-        out = []
         with self.channel() as channel:
-            while True:
-                method, properties, body = channel.basic_get(queue, auto_ack=True)
-                if method is None:
-                    return out
-                out.append((method, properties, body))
+            return list(consumed(channel, queue, auto_ack=True))
 
     def peek_all(self, queue: str) -> list[tuple]:
         """Every message of ``queue``, left in it (unacknowledged until the channel closes)."""
-        out = []
         with self.channel() as channel:
-            while True:
-                method, properties, body = channel.basic_get(queue, auto_ack=False)
-                if method is None:
-                    return out
-                out.append((method, properties, body))
+            return list(consumed(channel, queue, auto_ack=False))
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +121,26 @@ def fresh_topology(amqp_vhost: Vhost) -> Vhost:
         for exchange in (t.EXCHANGE, t.DEAD_EXCHANGE):
             channel.exchange_delete(exchange)
     return amqp_vhost
+
+
+def consumed(channel, queue: str, auto_ack: bool = False, limit: int | None = None,
+             quiet: float = 0.5) -> Iterator[tuple]:
+    """The messages of ``queue`` as (method, properties, body), in queue order, until ``limit``
+    or until none came for ``quiet`` seconds; unacknowledged ones return when the channel
+    closes. By ``basic.consume``: a quorum queue with a single active consumer refuses
+    ``basic.get``."""
+    if limit is not None:
+        channel.basic_qos(prefetch_count=limit)
+    count = 0
+    for method, properties, body in channel.consume(queue, auto_ack=auto_ack,
+                                                    inactivity_timeout=quiet):
+        if method is None:
+            break
+        yield method, properties, body
+        count += 1
+        if limit is not None and count >= limit:
+            break
+    channel.cancel()
 
 
 class _Described(Exception):

@@ -11,6 +11,7 @@ import pytest
 from adapters.bootstrap import build_towns
 from adapters.config import Config, load_config
 from domain.service import Towns
+from projections.database_url import conninfo
 from tests.support import fresh_schema
 
 IN_CI = os.environ.get("CI") == "true"
@@ -33,15 +34,11 @@ def postgres_url() -> str:
     import psycopg
 
     try:
-        with psycopg.connect(_libpq(POSTGRES_URL), connect_timeout=3):
+        with psycopg.connect(conninfo(POSTGRES_URL), connect_timeout=3):
             pass
     except psycopg.Error as error:
         service_missing("PostgreSQL", error)
     return POSTGRES_URL
-
-
-def _libpq(url: str) -> str:
-    return url.split("?", 1)[0]
 
 
 @pytest.fixture

@@ -29,12 +29,14 @@ def fresh_schema(postgres_url: str, prefix: str = "t") -> Iterator[str]:
     """``postgres_url`` with its tables in a new schema of their own, dropped afterwards."""
     import psycopg
 
+    from projections.database_url import PostgresUrl
+
     schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    plain = postgres_url.split("?", 1)[0]
-    with psycopg.connect(plain, autocommit=True) as conn:
+    target = PostgresUrl.parse(postgres_url)  # one host or several
+    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield f"{plain}?schema={schema}"
+        yield target.with_schema(schema).url()
     finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
+        with psycopg.connect(target.conninfo(), autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -8,7 +8,9 @@ decorators below bind each actor to dramatiq's global broker when this module lo
   tracked position and writes rows and position in one transaction, under a lock, so
   duplicates, crashes and two workers at once neither double nor skip events. An event the
   view cannot take is set aside by the runner and costs no retry; only the store being
-  unreachable fails the message (and dramatiq tries it again later).
+  unreachable fails the message (and dramatiq tries it again later), or, in ``towns worker``,
+  ends it, said in the log (``workers.store_wait``): the worker's beat nudges again once the
+  store answers.
 - ``project_all()``: a nudge for every projection (sent after each commit; duplicates are cheap).
 - ``check_deadline(call_id, cutoff)``: the call's deadline check, as of now (never earlier than
   the check is due); idempotent, so a repeat changes nothing.
@@ -58,15 +60,20 @@ def project(name: str) -> None:
     if name not in runtime.runner.projections:
         raise UnknownProjection(f"no projection {name!r}")
     end = time.monotonic() + CATCH_UP_SECONDS
-    while not runtime.stopping.is_set():
-        # None: another runner holds the projection and catches up for us; 0: at the head.
-        if not runtime.runner.run_once(name):
-            if name == AuditTrail.name:
-                sign_head(runtime)
-            return
-        if time.monotonic() > end:  # a long way behind: the rest in a message of its own
-            project.send(name)
-            return
+    try:
+        while not runtime.stopping.is_set():
+            # None: another runner holds the projection and catches up for us; 0: at the head.
+            if not runtime.runner.run_once(name):
+                if name == AuditTrail.name:
+                    sign_head(runtime)
+                return
+            if time.monotonic() > end:  # a long way behind: the rest in a message of its own
+                project.send(name)
+                return
+    except Exception as error:
+        if runtime.store_wait is None or not unreachable(error):
+            raise
+        runtime.store_wait.down(error)
 
 
 @dramatiq.actor(queue_name=PROJECTIONS_QUEUE, max_retries=5, min_backoff=SECOND,

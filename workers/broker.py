@@ -63,7 +63,9 @@ def _middleware() -> list:
 def _rabbitmq(url: str) -> RabbitmqBroker:
     # The broker takes either a URL or pika keyword arguments, never both: the settings
     # travel as the URL's query instead.
-    return RabbitmqBroker(url=with_connection_settings(url), confirm_delivery=True,
+    # Several URLs separated by commas are a cluster's nodes: pika tries them in order.
+    urls = [with_connection_settings(one.strip()) for one in url.split(",") if one.strip()]
+    return RabbitmqBroker(url=urls if len(urls) > 1 else urls[0], confirm_delivery=True,
                           middleware=_middleware())
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from projections.runner import ProjectionRunner
     from projections.store import ViewStore
     from workers.deadlines import DeadlineSchedule
+    from workers.store_wait import StoreWait
 
 
 class HeadSigner(Protocol):
@@ -42,6 +43,11 @@ class Context:
     metrics, handed in by the composition root."""
     stopping: threading.Event = field(default_factory=threading.Event)
     """Set when the process shuts down: long catch-ups stop between batches."""
+    store_wait: StoreWait | None = None
+    """Where a process whose beat nudges the projections (``towns worker``) says that it waits
+    for the store: a projection message that meets the store away is then dropped, not retried
+    (the beat nudges again once the store answers). None: such a message fails, and dramatiq
+    tries it again later."""
 
 
 _current: Context | None = None

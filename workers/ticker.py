@@ -1,7 +1,8 @@
 """The beat of ``towns worker``: every few seconds, the deadline scheduler's tick and a
 catch-up nudge for the projections (so that a nudge lost after some commit costs at most one
 beat). The first beat runs at once, which is how checks that came due while nothing ran catch
-up at start.
+up at start. While the store does not answer, a beat says so (``workers.store_wait``) and sends
+no nudge; the first beat it answers again nudges every projection to catch up.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+from projections.store import unreachable
 from workers.deadlines import DeadlineSchedule
+from workers.store_wait import StoreWait
 
 log = logging.getLogger("towns.worker")
 
@@ -22,21 +25,29 @@ def utcnow() -> datetime:
 
 class Ticker:
     def __init__(self, schedule: DeadlineSchedule, nudge: Callable[[], object], every: float,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, store_wait: StoreWait | None = None) -> None:
         self.schedule = schedule
         self.nudge = nudge
         self.every = every
         self.clock = clock
+        self.store_wait = store_wait
 
     def beat(self) -> None:
         """One tick of the scheduler and one catch-up nudge; failures are logged, and the
-        next beat tries again."""
+        next beat tries again. A store that does not answer (with ``store_wait``) is waited for:
+        said once and now and then, and no nudge sent until it answers."""
         try:
             sent = self.schedule.tick(self.clock())
+        except Exception as error:  # noqa: BLE001 - a database hiccup must not stop the worker
+            if self.store_wait is not None and unreachable(error):
+                self.store_wait.down(error)
+                return
+            log.exception("deadline scheduler tick failed; the next beat tries again")
+        else:
+            if self.store_wait is not None:
+                self.store_wait.up()
             for call_id, cutoff in sent or ():
                 log.info("deadline check sent: %s (cutoff %s)", call_id, cutoff)
-        except Exception:  # noqa: BLE001 - a database hiccup must not stop the worker
-            log.exception("deadline scheduler tick failed; the next beat tries again")
         try:
             self.nudge()
         except Exception:  # noqa: BLE001

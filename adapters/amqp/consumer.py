@@ -39,6 +39,7 @@ from adapters.amqp import dead_lettering, topology as t
 from adapters.amqp.consumer_batches import ConsumerBatches
 from adapters.amqp.consumer_serving import ConsumerServing
 from adapters.amqp.delivery import Delivery
+from adapters.amqp.endpoints import Endpoints, where
 from adapters.amqp.connection_life import Backoff, ConsumerCancelled
 from adapters.amqp.inbound import Inbound
 from adapters.amqp.store_watch import StoreWatch
@@ -66,6 +67,7 @@ class Consumer(ConsumerBatches, ConsumerServing):
         then says what the consumer waits for."""
         self.inbound = inbound
         self.url = url
+        self.endpoints = Endpoints(url, configure=_heartbeat(url))
         self.batch_size = batch_size
         self.batch_seconds = batch_ms / 1000
         self.sweep_seconds = sweep_seconds
@@ -92,8 +94,11 @@ class Consumer(ConsumerBatches, ConsumerServing):
                 if self._stopping:
                     break
                 delay = self.backoff.next_delay()
-                log.warning("consumer interrupted (%s: %s); reconnecting in %.1fs",
-                            type(error).__name__, error, delay)
+                if isinstance(error, t.QueueTypeMismatch):  # waits for the migration
+                    log.error("%s; trying again in %.1fs", error, delay)
+                else:
+                    log.warning("consumer interrupted (%s: %s); reconnecting in %.1fs",
+                                type(error).__name__, error, delay)
                 self._sleep(delay)
         log.info("consumer stopped")
         return 0
@@ -109,14 +114,11 @@ class Consumer(ConsumerBatches, ConsumerServing):
     # -- one connection ----------------------------------------------------------------------
 
     def _session(self) -> None:
-        parameters = pika.URLParameters(self.url)
-        if "heartbeat" not in self.url:
-            parameters.heartbeat = 30
-        connection = pika.BlockingConnection(parameters)
+        connection = self.endpoints.connect()
         try:
             channel = self._open_channel(connection)
             self.backoff.reset()
-            log.info("consuming %s", t.QUEUE)
+            log.info("consuming %s at %s", t.QUEUE, where(self.endpoints.current))
             # Dead letters of parked messages that the last connection failed to deliver.
             self._publish(connection, channel, self._in_background(connection, self.inbound.owed))
             while not self._stopping and not self._cancelled:
@@ -164,3 +166,11 @@ class Consumer(ConsumerBatches, ConsumerServing):
                 amqp=properties,
             )
         )
+
+
+def _heartbeat(url: str) -> Callable[[pika.URLParameters], None]:
+    """Heartbeats every 30 s unless the URLs say otherwise."""
+    def configure(parameters: pika.URLParameters) -> None:
+        if "heartbeat" not in url:
+            parameters.heartbeat = 30
+    return configure

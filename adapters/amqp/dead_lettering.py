@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pika
 
-from adapters.amqp import topology as t
+from adapters.amqp import endpoints, topology as t
 from adapters.ops import management_api
 from adapters.ops.management_api import ManagementApiError
 
@@ -40,7 +40,7 @@ def policy_body() -> dict:
 def ensure_policy(amqp_url: str, api_url: str | None = None) -> bool:
     """Sets the policy on the vhost of ``amqp_url`` unless it is there already; whether it is
     there now. Never fails: a warning says what to run instead."""
-    vhost = pika.URLParameters(amqp_url).virtual_host
+    vhost = pika.URLParameters(endpoints.first(amqp_url)).virtual_host
     api = api_url or management_api.api_url()
     path = f"/api/policies/{quote(vhost, safe='')}/{quote(POLICY, safe='')}"
     try:

@@ -1,6 +1,7 @@
 """What ``towns publish`` sends: each message of a batch file as it goes on the wire (its
-routing key, ``message_id`` and ``user_id``), and the pace it is sent at (``TokenBucket``).
-Nothing here touches a connection; ``adapters.amqp.publisher`` sends them."""
+routing key, ``message_id`` and ``user_id``), the pace it is sent at (``TokenBucket``), and
+what came of it (``PublishReport``). Nothing here touches a connection;
+``adapters.amqp.publisher`` sends them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 
 import pika
 
+from adapters.amqp.endpoints import first
+from adapters.amqp.topology import EXCHANGE
 from adapters.inbound.batch import DeadlineCheckRequest, Message
 
 UNKNOWN_TYPE = "unknown"
@@ -75,7 +78,7 @@ def outgoing(
 
 
 def connecting_user(url: str) -> str:
-    return pika.URLParameters(url).credentials.username
+    return pika.URLParameters(first(url)).credentials.username
 
 
 # -- pacing ----------------------------------------------------------------------------------
@@ -102,3 +105,54 @@ class TokenBucket:
 
     def take(self) -> None:
         self.tokens -= 1
+
+
+# -- what came of it ---------------------------------------------------------------------------
+
+
+@dataclass
+class PublishReport:
+    published: int = 0
+    acked: int = 0
+    nacked: int = 0
+    returned: int = 0
+    unconfirmed: int = 0  # still out when the connection closed
+    unsent: int = 0
+    error: str | None = None
+    resent: int = 0  # sent again on another connection, after one was lost unconfirmed
+
+    @property
+    def confirmed(self) -> int:
+        """Acknowledged and routed: the broker acknowledges a returned message too."""
+        return max(0, self.acked - self.returned)
+
+    @property
+    def failed(self) -> int:
+        return self.nacked + self.unconfirmed
+
+    @property
+    def ok(self) -> bool:
+        return (self.error is None and self.unsent == 0 and self.returned == 0
+                and self.acked == self.published)
+
+    def line(self) -> str:
+        line = (f"published {self.published}: confirmed {self.confirmed}, "
+                f"returned {self.returned}, failed {self.failed}")
+        if self.resent:
+            line += f"; sent again {self.resent} after a connection was lost"
+        return line
+
+    def reason(self) -> str:
+        """One line on what went wrong (for a report that is not ``ok``)."""
+        parts = []
+        if self.error:
+            parts.append(self.error)
+        if self.returned:
+            parts.append(f"{self.returned} returned as unroutable: is a queue bound to {EXCHANGE}?")
+        if self.nacked:
+            parts.append(f"{self.nacked} refused (nacked) by the broker")
+        if self.unconfirmed:
+            parts.append(f"{self.unconfirmed} unconfirmed when the connection closed")
+        if self.unsent:
+            parts.append(f"{self.unsent} not sent")
+        return "; ".join(parts) or "not every message was confirmed"

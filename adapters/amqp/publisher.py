@@ -15,8 +15,8 @@ upstream user may hold only the write permission); on a fresh broker it is decla
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import pika
@@ -24,56 +24,15 @@ from pika import spec
 from pika.exceptions import ChannelClosedByBroker
 
 from adapters.amqp import topology as t
-from adapters.amqp.outgoing import Outgoing, TokenBucket
+from adapters.amqp.outgoing import Outgoing, PublishReport, TokenBucket
 from adapters.amqp.outgoing import connecting_user, message_id, outgoing, routing_key  # noqa: F401
 
 log = logging.getLogger("towns.publish")
 
 NOT_FOUND = 404
-
-
-@dataclass
-class PublishReport:
-    published: int = 0
-    acked: int = 0
-    nacked: int = 0
-    returned: int = 0
-    unconfirmed: int = 0  # still out when the connection closed
-    unsent: int = 0
-    error: str | None = None
-
-    @property
-    def confirmed(self) -> int:
-        """Acknowledged and routed: the broker acknowledges a returned message too."""
-        return max(0, self.acked - self.returned)
-
-    @property
-    def failed(self) -> int:
-        return self.nacked + self.unconfirmed
-
-    @property
-    def ok(self) -> bool:
-        return (self.error is None and self.unsent == 0 and self.returned == 0
-                and self.acked == self.published)
-
-    def line(self) -> str:
-        return (f"published {self.published}: confirmed {self.confirmed}, "
-                f"returned {self.returned}, failed {self.failed}")
-
-    def reason(self) -> str:
-        """One line on what went wrong (for a report that is not ``ok``)."""
-        parts = []
-        if self.error:
-            parts.append(self.error)
-        if self.returned:
-            parts.append(f"{self.returned} returned as unroutable: is a queue bound to {t.EXCHANGE}?")
-        if self.nacked:
-            parts.append(f"{self.nacked} refused (nacked) by the broker")
-        if self.unconfirmed:
-            parts.append(f"{self.unconfirmed} unconfirmed when the connection closed")
-        if self.unsent:
-            parts.append(f"{self.unsent} not sent")
-        return "; ".join(parts) or "not every message was confirmed"
+STALLED = 30.0
+"""Seconds without an answer, messages out, after which a connection counts as lost."""
+WATCH_EVERY = 5.0
 
 
 # -- the connection --------------------------------------------------------------------------
@@ -86,14 +45,19 @@ class Publisher:
 
     def __init__(
         self,
-        url: str,
+        url: str | pika.URLParameters,
         messages: Sequence[Outgoing],
         rate: float = 0,
         max_in_flight: int = 1000,
+        indices: Sequence[int] | None = None,
+        bucket: TokenBucket | None = None,
     ) -> None:
+        """``indices``: the positions of ``messages`` to send, in order (all by default);
+        ``bucket``: the pacing shared with earlier connections of the same run."""
         self.url = url
         self.messages = messages
-        self.bucket = TokenBucket(rate) if rate and rate > 0 else None
+        self.indices = list(range(len(messages))) if indices is None else list(indices)
+        self.bucket = bucket or (TokenBucket(rate) if rate and rate > 0 else None)
         self.max_in_flight = max(1, max_in_flight)
         self.report = PublishReport()
         self._connection: pika.SelectConnection | None = None
@@ -101,15 +65,26 @@ class Publisher:
         self._state = "connecting"  # probing, declaring, publishing, closing
         self._next = 0
         self._tag = 0
-        self._outstanding: dict[int, None] = {}  # delivery tags in publishing order
+        self._outstanding: dict[int, int | None] = {}  # delivery tag: position, publishing order
         self._timer = None
         self._stopping = False
+        self._progress_at = 0.0  # the last answer from the broker (monotonic)
+        self.lost = False  # the connection failed or went away (another node may do)
+        self.nacked: list[int] = []  # positions the broker refused
+        self.unsettled: list[int] = []  # positions out unconfirmed when the connection closed
+
+    stopping = property(lambda self: self._stopping)
+
+    def left(self) -> list[int]:
+        """The positions still to send after this connection: refused, unsettled, never sent."""
+        return sorted(self.nacked + self.unsettled) + self.indices[self._next:]
 
     def run(self) -> PublishReport:
-        parameters = pika.URLParameters(self.url)
-        query = parse_qs(urlsplit(self.url).query)
-        if "blocked_connection_timeout" not in query:
-            parameters.blocked_connection_timeout = 60  # a broker alarm must not hang us forever
+        parameters = self.url
+        if isinstance(parameters, str):  # a broker alarm must not hang us forever
+            parameters = pika.URLParameters(self.url)
+            if "blocked_connection_timeout" not in parse_qs(urlsplit(self.url).query):
+                parameters.blocked_connection_timeout = 60
         self._connection = pika.SelectConnection(
             parameters,
             on_open_callback=self._on_connection_open,
@@ -117,7 +92,7 @@ class Publisher:
             on_close_callback=self._on_connection_closed,
         )
         self._connection.ioloop.start()
-        self.report.unsent = len(self.messages) - self.report.published
+        self.report.unsent = len(self.indices) - self.report.published
         if self._stopping and self.report.unsent and self.report.error is None:
             self.report.error = "interrupted"
         return self.report
@@ -136,10 +111,26 @@ class Publisher:
 
     def _on_connection_open(self, connection) -> None:
         self._state = "probing"
+        self._progress_at = time.monotonic()
+        connection.ioloop.call_later(WATCH_EVERY, self._watch)
         connection.channel(on_open_callback=self._on_probe_channel)
+
+    def _watch(self) -> None:
+        """A node that stops answering (its queue's leader gone, say) while messages are out
+        unconfirmed, or while the channel is prepared, counts as lost: the rest go elsewhere."""
+        if self._state == "closing":
+            return
+        waiting = self._outstanding or self._state in ("probing", "declaring")
+        if waiting and time.monotonic() - self._progress_at > STALLED:
+            self.lost = True
+            self.report.error = f"no answer from the broker in {STALLED:.0f}s"
+            self._close()
+            return
+        self._connection.ioloop.call_later(WATCH_EVERY, self._watch)
 
     def _on_connection_open_error(self, connection, error) -> None:
         self.report.error = f"cannot connect to RabbitMQ: {_describe(error)}"
+        self.lost = True
         connection.ioloop.stop()
 
     def _on_probe_channel(self, channel) -> None:
@@ -161,6 +152,7 @@ class Publisher:
 
     def _on_confirm_select_ok(self, _frame) -> None:
         self._state = "publishing"
+        self._progress_at = time.monotonic()
         self._pump()
 
     def _on_channel_closed(self, channel, reason) -> None:
@@ -171,7 +163,11 @@ class Publisher:
             self._connection.channel(on_open_callback=self._on_declare_channel)
             return
         if self._state != "closing":
-            self.report.error = f"the broker closed the channel: {_describe(reason)}"
+            if isinstance(reason, ChannelClosedByBroker):
+                self.report.error = f"the broker closed the channel: {_describe(reason)}"
+            else:  # the connection went: another node may take the rest
+                self.lost = True
+                self.report.error = f"the connection closed: {_describe(reason)}"
             self._close()
 
     # -- publishing --------------------------------------------------------------------------
@@ -181,7 +177,7 @@ class Publisher:
         if self._state != "publishing":
             return
         sent = 0
-        while (not self._stopping and self._next < len(self.messages)
+        while (not self._stopping and self._next < len(self.indices)
                and len(self._outstanding) < self.max_in_flight):
             if sent >= self.CHUNK:
                 self._timer = self._connection.ioloop.call_later(0, self._pump)
@@ -192,12 +188,12 @@ class Publisher:
                     self._timer = self._connection.ioloop.call_later(wait, self._pump)
                     return
                 self.bucket.take()
-            self._publish(self.messages[self._next])
+            self._publish(self.messages[self.indices[self._next]], self.indices[self._next])
             self._next += 1
             sent += 1
         self._finish_if_done()
 
-    def _publish(self, message: Outgoing) -> None:
+    def _publish(self, message: Outgoing, position: int | None = None) -> None:
         self._channel.basic_publish(
             t.EXCHANGE,
             message.routing_key,
@@ -211,10 +207,11 @@ class Publisher:
             mandatory=True,
         )
         self._tag += 1
-        self._outstanding[self._tag] = None
+        self._outstanding[self._tag] = position
         self.report.published += 1
 
     def _on_confirm(self, frame) -> None:
+        self._progress_at = time.monotonic()
         method = frame.method
         acked = isinstance(method, spec.Basic.Ack)
         if method.multiple:
@@ -225,12 +222,12 @@ class Publisher:
                 settled.append(tag)
         else:
             settled = [method.delivery_tag] if method.delivery_tag in self._outstanding else []
-        for tag in settled:
-            del self._outstanding[tag]
+        positions = [self._outstanding.pop(tag) for tag in settled]
         if acked:
             self.report.acked += len(settled)
         else:
             self.report.nacked += len(settled)
+            self.nacked += [position for position in positions if position is not None]
         if self._timer is None:
             self._pump()
 
@@ -243,7 +240,7 @@ class Publisher:
     def _finish_if_done(self) -> None:
         if self._state in ("closing", "connecting"):
             return
-        done = self._stopping or self._next >= len(self.messages)
+        done = self._stopping or self._next >= len(self.indices)
         if done and not self._outstanding:
             self._close()
 
@@ -259,9 +256,12 @@ class Publisher:
 
     def _on_connection_closed(self, connection, reason) -> None:
         self.report.unconfirmed += len(self._outstanding)
+        self.unsettled = [position for position in self._outstanding.values() if position is not None]
         self._outstanding.clear()
-        if self._state != "closing" and self.report.error is None:
-            self.report.error = f"the connection closed: {_describe(reason)}"
+        if self._state != "closing":
+            self.lost = True
+            if self.report.error is None:
+                self.report.error = f"the connection closed: {_describe(reason)}"
         self._state = "closing"
         connection.ioloop.stop()
 
@@ -274,13 +274,3 @@ def _describe(error: BaseException) -> str:
         text += " (publishing as another user needs the connecting user to have the impersonator tag)"
     return text
 
-
-def publish(
-    url: str, messages: Sequence[Outgoing], rate: float = 0, max_in_flight: int = 1000,
-    on_start: Callable[[Publisher], None] | None = None,
-) -> PublishReport:
-    """Publishes and waits until every message is settled or the connection is gone."""
-    publisher = Publisher(url, messages, rate, max_in_flight)
-    if on_start is not None:
-        on_start(publisher)
-    return publisher.run()

@@ -26,7 +26,8 @@ from uuid import UUID
 import pika
 from pika.exceptions import AMQPError, NackError, UnroutableError
 
-from adapters.amqp import properties
+from adapters.amqp import endpoints, properties
+from adapters.amqp.endpoints import Endpoints
 from adapters.amqp import topology as t
 from adapters.store.inbound_records import InboundRecords
 from domain.inbound import DeadLetter, body_digest, message_key, other_body_key
@@ -84,11 +85,10 @@ def requeue(
     record_action(records.towns, REDRIVE, by, reason,
                   {"all": all_open, "letters": [str(letter.id) for letter in letters[:1000]],
                    "count": len(letters)})
-    parameters = pika.URLParameters(url)
-    service_user = parameters.credentials.username
+    service_user = pika.URLParameters(endpoints.first(url)).credentials.username
     try:
-        connection = pika.BlockingConnection(parameters)
-    except AMQPError as error:
+        connection = Endpoints(url).connect()
+    except (AMQPError, OSError) as error:
         raise RedriveError(f"cannot connect to RabbitMQ: {error!r}") from error
     try:
         channel = connection.channel()

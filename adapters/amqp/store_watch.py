@@ -82,28 +82,6 @@ class StoreWatch:
                 self._down_since = None
 
 
-def postgres_probe(settings: dict) -> Callable[[], None] | None:
-    """A probe of the PostgreSQL store of these persistence settings (``Towns.env``); None for
-    another store (a file or memory, which cannot be away)."""
-    if settings.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
-        return None
-    target = {
-        "host": settings.get("POSTGRES_HOST", "127.0.0.1"),
-        "port": settings.get("POSTGRES_PORT", "5432"),
-        "dbname": settings.get("POSTGRES_DBNAME"),
-        "user": settings.get("POSTGRES_USER"),
-        "password": settings.get("POSTGRES_PASSWORD") or None,
-    }
-
-    def probe() -> None:
-        import psycopg
-
-        with psycopg.connect(connect_timeout=PROBE_TIMEOUT, autocommit=True, **target) as conn:
-            conn.execute("SELECT 1")
-
-    return probe
-
-
 def _reason(error: BaseException) -> str:
     text = " ".join(str(error).split()) or type(error).__name__
     return text[:300]

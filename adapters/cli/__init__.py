@@ -17,7 +17,7 @@ from eventsourcing.persistence import MapperDeserialisationError, PersistenceErr
 from adapters.amqp.topology import AmqpUrlError
 from adapters.inbound.batch import BatchError
 from adapters.bootstrap import DatabaseUrlError
-from adapters.cli import amqp, audit, local, ops, workers
+from adapters.cli import amqp, audit, backup, local, ops, workers
 from adapters.cli.common import Failure
 from adapters.config import ConfigError
 from domain.errors import DomainError
@@ -26,7 +26,7 @@ from domain.errors import DomainError
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="towns", description="Guangdong 'Internet+' towns case management")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (local, amqp, audit, workers, ops):
+    for module in (local, amqp, audit, workers, ops, backup):
         module.register(commands)
     return top
 

@@ -86,9 +86,9 @@ def register(commands) -> None:
 def run_consume(args: argparse.Namespace) -> None:
     from adapters.amqp.consumer import BATCH_SIZE, Consumer
     from adapters.amqp.inbound import Inbound
-    from adapters.amqp.store_watch import postgres_probe
     from adapters.amqp.topology import amqp_url
     from adapters.store.inbound_records import InboundRecords
+    from adapters.store.settings import database_url_of, store_probe
 
     url = amqp_url()
     if not url:
@@ -104,7 +104,7 @@ def run_consume(args: argparse.Namespace) -> None:
     settle_memory()
     try:
         code = Consumer(inbound, url, args.batch_size or BATCH_SIZE, args.batch_ms,
-                        store_probe=postgres_probe(dict(towns.env))).run()
+                        store_probe=store_probe(database_url_of(towns))).run()
     finally:
         runtime.close()
     sys.exit(code)
@@ -112,7 +112,7 @@ def run_consume(args: argparse.Namespace) -> None:
 
 def run_publish(args: argparse.Namespace) -> None:
     from adapters.amqp.outgoing import connecting_user, outgoing
-    from adapters.amqp.publisher import publish
+    from adapters.amqp.publishing import publish
     from adapters.amqp.topology import amqp_url
     from adapters.inbound.batch import read_batch
 

@@ -1,4 +1,4 @@
-"""The operators' commands: ``towns queues [--watch]``."""
+"""The operators' commands: ``towns queues [--watch]``, ``towns migrate-queues``."""
 
 from __future__ import annotations
 
@@ -36,6 +36,21 @@ def register(commands) -> None:
     queues.add_argument("--json", action="store_true", help="print the view as JSON (the API's shape)")
     queues.set_defaults(run=run_queues)
 
+    migrate = commands.add_parser(
+        "migrate-queues",
+        help="move towns.inbound and towns.inbound.dead to quorum (or classic) queues",
+        description=(
+            "Moves the messages of towns.inbound and towns.inbound.dead into queues of the type "
+            "given, under the same names, on the broker of TOWNS_AMQP_URL, through its management "
+            "API (TOWNS_RABBITMQ_API). Publishers may go on publishing; stop `towns consume` first. "
+            "No message is lost or doubled; a run stopped in the middle is finished by running it "
+            "again. Prints what it did per queue. Afterwards set TOWNS_QUEUE_TYPE to the same type."
+        ),
+    )
+    migrate.add_argument("--to", choices=("quorum", "classic"), default="quorum",
+                         help="the queue type to move to (default quorum)")
+    migrate.set_defaults(run=run_migrate_queues)
+
 
 def run_queues(args: argparse.Namespace) -> None:
     from adapters.amqp.topology import amqp_url
@@ -68,3 +83,18 @@ def run_queues(args: argparse.Namespace) -> None:
     finally:
         runner.store.close()
         towns.close()
+
+
+def run_migrate_queues(args: argparse.Namespace) -> None:
+    from adapters.amqp.migration import MigrationError, migrate
+    from adapters.amqp.topology import amqp_url
+    from adapters.ops.management_api import api_url
+
+    url = amqp_url()
+    if not url:
+        raise Failure("TOWNS_AMQP_URL is not set: the embedded broker has no queues to migrate")
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    try:
+        migrate(url, api_url(), args.to, say=lambda line: print(line, flush=True))
+    except MigrationError as error:
+        raise Failure(str(error)) from None

@@ -85,6 +85,7 @@ def run_worker(args: argparse.Namespace) -> None:
 
     from adapters.amqp.topology import amqp_url
     from workers.queues import QUEUES
+    from workers.store_wait import StoreWait
     from workers.ticker import Ticker
 
     log_to_stderr()
@@ -96,12 +97,13 @@ def run_worker(args: argparse.Namespace) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     settle_memory()
+    runtime.installed.store_wait = store_wait = StoreWait()
     where = "RabbitMQ" if url else "the in-process broker"
     logging.getLogger("towns.worker").info(
         "towns worker: consuming %s on %s with %d threads; a beat every %gs",
         ", ".join(QUEUES), where, runtime.worker.worker_threads, args.tick)
     try:
-        Ticker(runtime.schedule, runtime.nudge, args.tick).run(stop)
+        Ticker(runtime.schedule, runtime.nudge, args.tick, store_wait=store_wait).run(stop)
     finally:
         runtime.close()
     logging.getLogger("towns.worker").info("towns worker: stopped")

@@ -26,7 +26,8 @@ import pika
 from dramatiq.common import dq_name, xq_name
 from pika.exceptions import AMQPError, ChannelClosedByBroker
 
-from adapters.amqp import topology as t
+from adapters.amqp import endpoints, topology as t
+from adapters.amqp.endpoints import Endpoints
 from adapters.store.inbound_records import InboundRecords
 from adapters.ops import management_api
 from adapters.ops.management_api import DEFAULT_API_URL, ManagementApiError, api_url  # noqa: F401
@@ -61,7 +62,7 @@ def queue_view(
         notes.append("TOWNS_AMQP_URL is not set: the embedded in-process broker has no "
                      "RabbitMQ queues to show")
     else:
-        vhost = pika.URLParameters(amqp_url).virtual_host
+        vhost = pika.URLParameters(endpoints.first(amqp_url)).virtual_host
         try:
             source, queues = MANAGEMENT_API, from_management_api(api_url or DEFAULT_API_URL, vhost)
         except ManagementApiError as error:
@@ -126,12 +127,13 @@ def _get_json(url: str, path: str, timeout: float) -> Any:
 
 def from_amqp(url: str, notes: list[str], timeout: float = AMQP_TIMEOUT) -> list[dict]:
     """Ready count and consumers of each queue by a passive ``queue.declare``; the rest null."""
-    parameters = pika.URLParameters(url)
-    parameters.socket_timeout = timeout
-    parameters.connection_attempts = 1
-    parameters.blocked_connection_timeout = timeout
+    def configure(parameters: pika.URLParameters) -> None:
+        parameters.socket_timeout = timeout
+        parameters.connection_attempts = 1
+        parameters.blocked_connection_timeout = timeout
+
     try:
-        connection = pika.BlockingConnection(parameters)
+        connection = Endpoints(url, configure).connect()
     except (AMQPError, OSError) as error:
         notes.append(f"RabbitMQ did not answer over AMQP either ({_reason(error)})")
         return [_row(name, exists=None) for name in service_queues()]

@@ -1,4 +1,5 @@
-"""The service's event recorders: eventsourcing 9.5.6's own, with four changes.
+"""The service's event recorders: eventsourcing 9.5.6's own, with four changes, and its
+PostgreSQL factory with two settings more.
 
 **Saves on condition.** ``insert_events(events, absent=[ids])`` records the events only if
 none of the aggregates ``absent`` names has any event, and otherwise raises
@@ -29,6 +30,17 @@ columns go as binary arrays to the same ``INSERT … SELECT FROM unnest(…)``, 
 library does around it kept: the table lock that makes commit order equal notification order,
 the NOTIFY, the returned notification ids, the unique key that refuses a second event at a
 version. The rows written are byte for byte those the library writes.
+
+**PostgreSQL: target_session_attrs, and reconnecting soon.** 9.5.6 hands its pool's
+connections host, port, database, user and password only. ``PostgresFactory`` (``store_settings``
+names it as the persistence module) adds libpq's ``target_session_attrs`` from the setting
+``POSTGRES_TARGET_SESSION_ATTRS`` (the URL's parameter, ``adapters.store.settings``), so that
+with several hosts every pooled connection goes to the one that takes writes: after a failover,
+the promoted standby. It also shortens the pool's ``reconnect_timeout`` (psycopg_pool's 5
+minutes): a lost connection is tried again with a doubling back-off for that long, so after an
+outage of a minute the pool would wait up to another minute for its next try while the server
+answered again; given up after ``RECONNECT_SECONDS``, the pool connects anew as soon as a request
+waits for a connection.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
+from eventsourcing import postgres
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
@@ -71,6 +84,24 @@ def loan_check(pool: ConnectionPool) -> Callable[[Any], None]:
             raise
 
     return check
+
+
+RECONNECT_SECONDS = 10.0
+"""How long the pool tries to replace a lost connection before it leaves it to the next request."""
+
+
+class PostgresFactory(postgres.PostgresFactory):
+    """eventsourcing 9.5.6's factory; every connection of its pool with the libpq
+    ``target_session_attrs`` of ``POSTGRES_TARGET_SESSION_ATTRS``, where it is set, and lost
+    connections given up after ``RECONNECT_SECONDS``. The pool is made, not yet opened, by the
+    library's constructor: no connection is made before this."""
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self.datastore.pool.reconnect_timeout = RECONNECT_SECONDS
+        attrs = self.env.get("POSTGRES_TARGET_SESSION_ATTRS")
+        if attrs:
+            self.datastore.pool.kwargs["target_session_attrs"] = attrs
 
 
 class PostgresRecorder(PostgresApplicationRecorder):

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from domain.service import Towns
+from projections.database_url import DatabaseUrlError, PostgresUrl
+
+__all__ = ["DEFAULT_DATABASE_URL", "DatabaseUrlError", "database_url", "database_url_of",
+           "library_settings", "store_probe", "store_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///./towns.db"
-
-
-class DatabaseUrlError(ValueError):
-    """``TOWNS_DATABASE_URL`` cannot be used; the message says why."""
+TARGET_SESSION_ATTRS = "POSTGRES_TARGET_SESSION_ATTRS"
+PROBE_TIMEOUT = 2  # seconds (libpq's least): the consumer's check that the store answers
 
 
 def store_settings(url: str) -> dict[str, str]:
@@ -23,6 +25,10 @@ def store_settings(url: str) -> dict[str, str]:
     settings = library_settings(url)
     recorder = RECORDERS[settings["PERSISTENCE_MODULE"]]
     if settings["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+        # The library's factory with what it has no setting for
+        # (``adapters.store.recorders.PostgresFactory``: target_session_attrs, and lost
+        # connections given up sooner, so that the pool connects anew once the server is back).
+        settings["PERSISTENCE_MODULE"] = POSTGRES_FACTORY
         # Each pooled connection is checked as it is taken from the pool, so that the ones a
         # restart of PostgreSQL dropped are replaced instead of failing a request; the
         # service's recorder makes the check cheap (``adapters.store.recorders.loan_check``).
@@ -30,6 +36,7 @@ def store_settings(url: str) -> dict[str, str]:
     return {**settings, "APPLICATION_RECORDER_TOPIC": recorder}
 
 
+POSTGRES_FACTORY = "adapters.store.recorders:PostgresFactory"
 RECORDERS = {
     "eventsourcing.sqlite": "adapters.store.recorders:SQLiteRecorder",
     "eventsourcing.postgres": "adapters.store.recorders:PostgresRecorder",
@@ -38,8 +45,13 @@ RECORDERS = {
 
 def library_settings(url: str) -> dict[str, str]:
     """Maps ``TOWNS_DATABASE_URL`` onto eventsourcing's persistence settings, the library's
-    own recorders (what the benchmarks measure us against)."""
-    parts = urlsplit(url)
+    own recorders (what the benchmarks measure us against). Several hosts go to the library as
+    libpq's comma-separated lists; ``target_session_attrs`` is not one of 9.5.6's settings and only
+    the service's factory (``store_settings``) applies it."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        raise DatabaseUrlError(f"TOWNS_DATABASE_URL is not a URL: {error}") from None
     if parts.scheme == "sqlite":
         path = unquote(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else ""
         if not path:
@@ -52,16 +64,15 @@ def library_settings(url: str) -> dict[str, str]:
             "SQLITE_LOCK_TIMEOUT": "30",
         }
     if parts.scheme in ("postgresql", "postgres"):
-        dbname = parts.path.lstrip("/")
-        if not dbname:
-            raise DatabaseUrlError(f"a PostgreSQL URL names a database: {url!r}")
+        target = PostgresUrl.parse(url)
+        libpq = target.libpq()
         settings = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": unquote(dbname),
-            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
-            "POSTGRES_USER": unquote(parts.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_DBNAME": target.dbname,
+            "POSTGRES_HOST": libpq["host"],  # several hosts: libpq's comma-separated lists
+            "POSTGRES_PORT": libpq["port"],
+            "POSTGRES_USER": target.user,
+            "POSTGRES_PASSWORD": target.password,
             # In 9.5.6 the database functions skip the table lock that keeps commit order equal
             # to notification order, and drop tracking records: keep them off.
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
@@ -69,18 +80,15 @@ def library_settings(url: str) -> dict[str, str]:
             "POSTGRES_MAX_OVERFLOW": "10",
             "POSTGRES_CONNECT_TIMEOUT": "5",
         }
-        for key, value in _query(parts.query).items():
-            if key == "schema":
-                settings["POSTGRES_SCHEMA"] = value
+        if target.schema:
+            settings["POSTGRES_SCHEMA"] = target.schema
+        if target.target_session_attrs:
+            # Not one of 9.5.6's settings: the service's factory applies it (store_settings).
+            settings[TARGET_SESSION_ATTRS] = target.target_session_attrs
         return settings
     raise DatabaseUrlError(
         f"TOWNS_DATABASE_URL must start with sqlite:/// or postgresql://, not {url!r}"
     )
-
-
-def _query(query: str) -> dict[str, str]:
-    pairs = (item.split("=", 1) for item in query.split("&") if "=" in item)
-    return {unquote(k): unquote(v) for k, v in pairs}
 
 
 def database_url() -> str:
@@ -94,11 +102,28 @@ def database_url_of(towns: Towns) -> str:
     module = env.get("PERSISTENCE_MODULE")
     if module == "eventsourcing.sqlite":
         return f"sqlite:///{env['SQLITE_DBNAME']}"
-    if module == "eventsourcing.postgres":
-        user, password = quote(env["POSTGRES_USER"], safe=""), env.get("POSTGRES_PASSWORD", "")
-        login = f"{user}:{quote(password, safe='')}" if password else user
-        url = (f"postgresql://{login}@{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/"
-               f"{quote(env['POSTGRES_DBNAME'], safe='')}")
-        schema = env.get("POSTGRES_SCHEMA")
-        return f"{url}?schema={quote(schema, safe='')}" if schema else url
+    if module in ("eventsourcing.postgres", POSTGRES_FACTORY):
+        hosts, ports = env["POSTGRES_HOST"].split(","), env["POSTGRES_PORT"].split(",")
+        return PostgresUrl(
+            env["POSTGRES_DBNAME"], tuple(zip(hosts, map(int, ports))), env["POSTGRES_USER"],
+            env.get("POSTGRES_PASSWORD", ""), env.get("POSTGRES_SCHEMA", ""),
+            env.get(TARGET_SESSION_ATTRS, "")).url()
     raise DatabaseUrlError(f"the service's store ({module}) has no database URL")
+
+
+def store_probe(url: str):
+    """A check that the PostgreSQL store of ``url`` answers (through a connection of its own,
+    to a server ``target_session_attrs`` accepts), for the consumer's store watch; None for
+    another store (a file or memory, which cannot be away)."""
+    if urlsplit(url).scheme not in ("postgresql", "postgres"):
+        return None
+    target = PostgresUrl.parse(url).conninfo()
+
+    def probe() -> None:
+        import psycopg
+
+        with psycopg.connect(target, connect_timeout=PROBE_TIMEOUT, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+
+    return probe
+

@@ -10,6 +10,7 @@ from pathlib import Path
 from adapters.bootstrap import build_towns
 from adapters.config import Config
 from domain.service import Towns
+from projections.database_url import conninfo
 
 from .expect import expectations
 from .history import History
@@ -26,8 +27,8 @@ def write_store(out: Path, store: str, url: str, towns: Towns, schema: str | Non
             names, rows = sqlite_rows(path, table, kind)
             types = column_types_sqlite(path, table)
         else:
-            names, rows = postgres_rows(url.split("?", 1)[0], schema, table, kind)
-            types = column_types_postgres(url.split("?", 1)[0], schema, table)
+            names, rows = postgres_rows(conninfo(url), schema, table, kind)
+            types = column_types_postgres(conninfo(url), schema, table)
         all_rows[kind] = rows
         info["tables"][kind] = {"name": table, "columns": names, "types": types,
                                 "rows": len(rows)}

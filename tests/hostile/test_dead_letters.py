@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
+import pika
 import pytest
 
 from adapters.amqp import properties
@@ -52,7 +53,7 @@ def empty_queues(rabbit: Rabbit) -> None:
 
 def drained(rabbit: Rabbit) -> bool:
     """Nothing ready or unacknowledged on towns.inbound."""
-    return rabbit.outstanding(t.QUEUE) == 0
+    return rabbit.settled(t.QUEUE) == 0
 
 
 def refused(ref: str, message_id: str, **headers) -> object:
@@ -188,6 +189,7 @@ def test_a_letter_given_up_is_re_driven_from_its_record(rabbit: Rabbit, store: S
     rabbitmqctl("set_policy", "-p", rabbit.vhost, "--apply-to", "queues", "test-dead-full",
                 r"^towns\.inbound\.dead$", '{"max-length": 0, "overflow": "reject-publish"}')
     try:
+        fill_to_the_limit(rabbit, t.DEAD_QUEUE)
         port = closed_port()
         consumer = consumers.start(rabbit.url, store.url, TOWNS_METRICS_PORT=port)
         rabbit.publish(refused("SD-NCK-001", "nck-refused"))
@@ -200,6 +202,11 @@ def test_a_letter_given_up_is_re_driven_from_its_record(rabbit: Rabbit, store: S
         assert "reconnecting" not in consumer.log()  # refused on a channel that stays open
     finally:
         rabbitmqctl("clear_policy", "-p", rabbit.vhost, "test-dead-full")
+    assert all(r.message_id == "filler" for r in rabbit.take_all(t.DEAD_QUEUE))
+    # (a quorum queue that refused a channel for its length goes on refusing that channel after
+    # the limit is gone: the consumer starts again, as after an operator's fix)
+    assert consumer.stop() == 0
+    consumers.start(rabbit.url, store.url)
     # When an operator re-drives it from the record
     result = towns_cli("dead-letters", "requeue", "--id", str(record.id),
                        env={"TOWNS_AMQP_URL": rabbit.url, "TOWNS_DATABASE_URL": store.url})
@@ -210,6 +217,18 @@ def test_a_letter_given_up_is_re_driven_from_its_record(rabbit: Rabbit, store: S
     [letter] = rabbit.take_all(t.DEAD_QUEUE)
     assert letter.message_id == "nck-refused"
     assert store.dead_letters()["nck-refused"].attempts == 2
+
+
+def fill_to_the_limit(rabbit: Rabbit, queue: str) -> None:
+    """A queue limited to 0 messages refuses what comes: a classic one at once, a quorum one
+    once it holds one (its limit is checked before a message is added, not after)."""
+    with rabbit._connect() as connection:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        try:
+            channel.basic_publish("", queue, b"filler", pika.BasicProperties(message_id="filler"))
+        except pika.exceptions.NackError:
+            pass  # a classic queue: full already
 
 
 def towns_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

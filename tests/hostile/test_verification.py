@@ -27,6 +27,7 @@ from adapters.bootstrap import build_towns
 from adapters.http import create_app
 from adapters.http.context import EXTENSION
 from projections.audit import AuditTrail
+from projections.database_url import conninfo
 from projections.registry import projections
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
@@ -206,7 +207,7 @@ def tagged(postgres_schema_url, monkeypatch):
 
 def terminate(url: str, name: str) -> int:
     """Terminates this test's backends (waiting until each is gone); how many there were."""
-    with psycopg.connect(url.split("?", 1)[0], autocommit=True,
+    with psycopg.connect(conninfo(url), autocommit=True,
                          application_name="towns-test-terminator") as conn:
         return len(conn.execute(
             "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE "

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,12 +34,16 @@ from adapters.store.inbound_records import InboundRecords
 from domain.applications import application_id
 from domain.inbox import inbox_id
 from domain.service import Towns
+from projections.database_url import conninfo
 from tests import support
+from tests.amqp_fixtures import consumed
 from tests.conftest import service_missing
 from tests.factories import CALL, encode
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST, PORT = "127.0.0.1", 5672
+STATS_LAG = 6.0
+"""Seconds until a quorum queue's counts, as ``rabbitmqctl`` shows them, are current."""
 
 
 def rabbitmqctl(*args: str, timeout: float = 60) -> str:
@@ -93,7 +98,20 @@ class Rabbit:
         self.publish_all(messages)
 
     def publish_all(self, messages: Iterable[Message]) -> None:
-        """Publishes through the gateway with publisher confirms, in the order given."""
+        """Publishes through the gateway with publisher confirms, in the order given (many at a
+        time through ``towns publish``'s publisher when they carry no headers of their own: a
+        quorum queue confirms each message after a disk write)."""
+        messages = list(messages)
+        if len(messages) > 50 and not any(m.headers or m.properties for m in messages):
+            from adapters.amqp.outgoing import Outgoing
+            from adapters.amqp.publishing import publish
+
+            gateway = (f"amqp://{quote(self.gateway, safe='')}:{quote(self.gateway_password, safe='')}"
+                       f"@{HOST}:{PORT}/{quote(self.vhost, safe='')}")
+            report = publish(gateway, [Outgoing(m.body, m.routing_key, m.message_id, m.user_id)
+                                       for m in messages])
+            assert report.ok, report
+            return
         with self._connect(self.gateway, self.gateway_password) as connection:
             channel = connection.channel()
             channel.confirm_delivery()
@@ -118,8 +136,21 @@ class Rabbit:
         with self._connect() as connection:
             return connection.channel().queue_declare(queue, passive=True).method.message_count
 
+    def settled(self, queue: str = t.QUEUE, patience: float = 30.0) -> int:
+        """``outstanding`` as it stands now: 0 only from a reading taken ``STATS_LAG`` after
+        the call (a quorum queue's figures reach ``rabbitmqctl`` on its tick, every 5 s), else
+        what it reads after ``patience`` seconds."""
+        start = time.monotonic()
+        while True:
+            count = self.outstanding(queue)
+            waited = time.monotonic() - start
+            if (count == 0 and waited >= STATS_LAG) or (count and waited >= patience):
+                return count
+            time.sleep(0.3)
+
     def outstanding(self, queue: str = t.QUEUE) -> int:
-        """Ready plus unacknowledged messages, as the broker counts them."""
+        """Ready plus unacknowledged messages, as the broker counts them (a quorum queue's a
+        moment late: ``settled``)."""
         out = rabbitmqctl("list_queues", "-p", self.vhost, "--no-table-headers", "name", "messages")
         for line in out.splitlines():
             name, _, count = line.strip().rpartition("\t")
@@ -132,14 +163,12 @@ class Rabbit:
         taken: list[Received] = []
         with self._connect() as connection:
             channel = connection.channel()
-            while True:
-                method, properties, body = channel.basic_get(queue, auto_ack=True)
-                if method is None:
-                    return taken
+            for method, properties, body in consumed(channel, queue, auto_ack=True):
                 taken.append(
                     Received(body, properties.message_id, method.routing_key,
                              dict(properties.headers or {}), properties.user_id, properties)
                 )
+            return taken
 
     def purge(self) -> None:
         with self._connect() as connection:
@@ -154,8 +183,8 @@ class Rabbit:
         for _ in range(2):  # the second pass checks the broker marked them redelivered
             with self._connect() as connection:
                 channel = connection.channel()
-                taken = [channel.basic_get(t.QUEUE)[0] for _ in range(count)]
-                assert None not in taken, "fewer messages on the queue than expected"
+                taken = [method for method, _, _ in consumed(channel, t.QUEUE, limit=count)]
+                assert len(taken) == count, "fewer messages on the queue than expected"
         assert all(method.redelivered for method in taken)
 
     def delete_dead_exchange(self) -> None:
@@ -333,7 +362,7 @@ class Store:
         from psycopg import sql
 
         if self._connection is None:
-            self._connection = psycopg.connect(self.url.split("?", 1)[0], autocommit=True)
+            self._connection = psycopg.connect(conninfo(self.url), autocommit=True)
         schema = self.towns.recorder.datastore.schema
         query = sql.SQL("SELECT count(*) FROM {} WHERE topic = %s").format(
             sql.Identifier(schema, self.towns.recorder.events_table_name))

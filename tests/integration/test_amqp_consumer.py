@@ -33,7 +33,7 @@ def empty_queues(rabbit: Rabbit) -> None:
 
 def drained(rabbit: Rabbit) -> bool:
     """Nothing ready or unacknowledged on towns.inbound."""
-    return rabbit.outstanding(t.QUEUE) == 0
+    return rabbit.settled(t.QUEUE) == 0
 
 
 def test_repeats_and_redeliveries_record_once_and_a_conflict_is_kept_as_evidence(

@@ -149,7 +149,7 @@ def outcome(rabbit: Rabbit, config, postgres_url, tmp_path_factory) -> Iterator[
             assert consumers.started[0].stop() == 0
             finished = datetime.now(timezone.utc)
             yield Outcome(store, rabbit.take_all(t.DEAD_QUEUE), started, finished,
-                          rabbit.outstanding(t.QUEUE))
+                          rabbit.settled(t.QUEUE))
         finally:
             consumers.close()
             store.close()

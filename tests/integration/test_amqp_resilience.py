@@ -138,7 +138,7 @@ def check_every_message_applied_once_or_dead_lettered(stream: Stream, store: Sto
     # nothing parked, nothing left on the queue: the counts add up to what was published
     assert store.open_parked() == []
     assert len(applied) + len(letters) == len(stream.messages)
-    assert rabbit.outstanding(t.QUEUE) == 0
+    assert rabbit.settled(t.QUEUE) == 0
 
 
 @pytest.fixture(autouse=True)

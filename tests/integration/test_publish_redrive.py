@@ -21,7 +21,8 @@ import pika
 import pytest
 
 from adapters.amqp import topology as t
-from adapters.amqp.publisher import Outgoing, Publisher, publish
+from adapters.amqp.publisher import Outgoing, Publisher
+from adapters.amqp.publishing import publish
 from adapters.inbound.batch import SHIPPED_BATCH
 from adapters.bootstrap import build_towns
 from adapters.config import load_config
@@ -160,10 +161,10 @@ def test_publish_as_fast_as_possible_keeps_a_bound_on_messages_in_flight(fresh_t
     peak = 0
     original = Publisher._publish
 
-    def counting(self, message):
+    def counting(self, message, position=None):
         nonlocal peak
         peak = max(peak, len(self._outstanding) + 1)
-        original(self, message)
+        original(self, message, position)
 
     monkeypatch.setattr(Publisher, "_publish", counting)
     messages = [_outgoing(i) for i in range(3000)]

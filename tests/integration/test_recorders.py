@@ -20,6 +20,7 @@ from adapters.inbound.ingest import ingest
 from domain.applications import application_id
 from domain.service import Towns
 from domain.work import PresentAggregate
+from projections.database_url import PostgresUrl
 from tests.factories import at, encode
 from tests.support import fresh_schema
 from tests.factories import CALL, envelope
@@ -50,8 +51,9 @@ def stored_events(count: int) -> list[StoredEvent]:
 
 
 def rows(url: str) -> list[tuple]:
-    base, schema = url.split("?schema=")
-    with psycopg.connect(base) as conn:
+    target = PostgresUrl.parse(url)
+    schema = target.schema
+    with psycopg.connect(target.conninfo()) as conn:
         return conn.execute(
             f"SELECT originator_id, originator_version, topic, state, notification_id "
             f"FROM {schema}.towns_events ORDER BY notification_id"

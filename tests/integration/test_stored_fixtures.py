@@ -111,9 +111,12 @@ def load_sqlite(path: str, generation: str, info: dict) -> dict[str, list[dict]]
 def load_postgres(url: str, generation: str, info: dict) -> dict[str, list[dict]]:
     import psycopg
 
-    base, schema = url.split("?schema=")
+    from projections.database_url import PostgresUrl
+
+    target = PostgresUrl.parse(url)
+    schema = target.schema
     rows = frozen_rows(generation, "postgres")
-    with psycopg.connect(base) as conn:
+    with psycopg.connect(target.conninfo()) as conn:
         for kind, table in info["tables"].items():
             columns = table["columns"]
             name = f'"{schema}"."{table["name"]}"'

@@ -20,6 +20,7 @@ import pytest
 from adapters.bootstrap import build_towns
 from adapters.config import Config
 from adapters.bootstrap import build_runner
+from projections.database_url import PostgresUrl
 from projections.runner import ProjectionRunner
 from tests import support
 from tests.amqp_fixtures import amqp_url, rabbitmq, rabbitmqctl  # noqa: F401 - fixture
@@ -129,14 +130,15 @@ def schemas(postgres_url: str) -> Iterator[Callable[[], str]]:
     import psycopg
 
     made: list[str] = []
-    base = postgres_url.split("?", 1)[0]
+    target = PostgresUrl.parse(postgres_url)
+    base = target.conninfo()
 
     def make() -> str:
         schema = f"w_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
         made.append(schema)
-        return f"{base}?schema={schema}"
+        return target.with_schema(schema).url()
 
     yield make
     with psycopg.connect(base, autocommit=True) as conn:

@@ -3,6 +3,8 @@ of a verification, ``adapters.audit.evidence.verify.Evidence.as_dict``)."""
 
 from __future__ import annotations
 
+from adapters.audit.evidence.restores import restore_lines
+
 
 def summary_lines(evidence: dict) -> list[str]:
     """What ``towns audit verify`` prints of the witnessed evidence."""
@@ -17,6 +19,7 @@ def summary_lines(evidence: dict) -> list[str]:
         lines.append(f"witnessed tree heads: {evidence['heads_checked']}, {state}; the latest "
                      f"covers {latest['size']} records (signed at {latest['time']}); "
                      f"{evidence['unwitnessed_records']} records since")
+    lines += restore_lines(evidence)
     for finding in evidence["findings"]:
         lines.append(f"  {finding['kind']}: {finding['message']}")
     if not evidence["ok"]:

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from adapters.audit.evidence.checkpoints import stored_tree
 from adapters.audit.evidence.heads import TreeHead, verify_head
+from adapters.audit.evidence.restores import current_heads
 from adapters.audit.evidence.witnesses import Witnesses
 from domain.merkle import RootAccumulator, verify_consistency
 from projections.merkle import record_leaf
@@ -49,6 +50,8 @@ class Evidence:
     first_difference: dict | None = None
     records_checked: int = 0
     unwitnessed_records: int = 0
+    restores: list[dict] = field(default_factory=list)  # restore marks read from the witnesses
+    superseded: list[dict] = field(default_factory=list)  # heads a restore left behind
 
     def fail(self, kind: str, message: str, **more: Any) -> None:
         self.ok = False
@@ -62,12 +65,14 @@ class Evidence:
             "findings": self.findings, "first_difference": self.first_difference,
             "records_checked": self.records_checked,
             "unwitnessed_records": self.unwitnessed_records,
+            "restores": self.restores, "superseded_heads": self.superseded,
         }
 
 
 def witnessed_heads(witnesses: Witnesses, keys: dict[str, Ed25519PublicKey],
                     evidence: Evidence) -> list[TreeHead]:
-    """The heads every witness holds whose signatures verify, one per size, in size order."""
+    """The heads every witness holds whose signatures verify, one per size, in size order;
+    not those a restore from a backup left behind (``restores.current_heads``)."""
     by_size: dict[int, tuple[TreeHead, str]] = {}
     for reading in witnesses.read():
         where = f"the {reading.name} witness"
@@ -78,7 +83,7 @@ def witnessed_heads(witnesses: Witnesses, keys: dict[str, Ed25519PublicKey],
                 evidence.fail("witness_line", problem, witness=reading.name)
             else:  # unreachable now (a broker down): said, checked against the others
                 evidence.missing_witnesses.append(problem)
-        for at, head in reading.heads:
+        for at, head in current_heads(reading, keys, evidence):
             if not head.signed:
                 evidence.signed = False
             else:

@@ -6,7 +6,8 @@ can write the database cannot quietly rewrite the evidence.
 * ``StreamWitness``: the RabbitMQ stream ``towns.checkpoints`` (``x-queue-type: stream``), an
   append-only log the broker replicates, published to with confirms and read from its start.
 
-A witness holds heads only, never application data. Each is optional; ``Witnesses`` says which
+A witness holds heads only (and the marks of restores from a backup,
+``adapters.audit.evidence.restores``), never application data. Each is optional; ``Witnesses`` says which
 are missing, and reading one answers its heads with the problems found on the way (a line that
 is not a head) instead of raising.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.audit.evidence.heads import MAX_HEAD_TEXT, TreeHead
+from adapters.audit.evidence.restores import RestoreMark, parse_entry
 
 log = logging.getLogger("towns.audit")
 FILE_NAME = "tree-heads.jsonl"
@@ -33,8 +35,12 @@ class Reading:
 
     name: str
     heads: list[tuple[int, TreeHead]] = field(default_factory=list)  # (line or offset, head)
+    marks: list[tuple[int, RestoreMark]] = field(default_factory=list)  # restores, likewise
     problems: list[str] = field(default_factory=list)
     available: bool = True
+
+    def add(self, at: int, entry: TreeHead | RestoreMark) -> None:
+        (self.marks if isinstance(entry, RestoreMark) else self.heads).append((at, entry))
 
 
 class FileWitness:
@@ -47,7 +53,7 @@ class FileWitness:
     def __str__(self) -> str:
         return str(self.path)
 
-    def append(self, head: TreeHead) -> None:
+    def append(self, head: TreeHead | RestoreMark) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -69,7 +75,7 @@ class FileWitness:
         with handle:
             for number, line in enumerate(_lines(handle), start=1):
                 try:
-                    reading.heads.append((number, TreeHead.parse(line)))
+                    reading.add(number, parse_entry(line))
                 except ValueError as error:
                     reading.problems.append(f"{self.path} line {number} is not a tree head: {error}")
         return reading
@@ -100,17 +106,20 @@ class StreamWitness:
     def _connect(self):
         import pika
 
-        parameters = pika.URLParameters(self.url)
-        parameters.connection_attempts = 1
-        parameters.socket_timeout = 5
-        parameters.blocked_connection_timeout = 10
-        return pika.BlockingConnection(parameters)
+        from adapters.amqp.endpoints import Endpoints
+
+        def configure(parameters: pika.URLParameters) -> None:
+            parameters.connection_attempts = 1
+            parameters.socket_timeout = 5
+            parameters.blocked_connection_timeout = 10
+
+        return Endpoints(self.url, configure).connect()
 
     @staticmethod
     def declare(channel) -> None:
         channel.queue_declare(STREAM, durable=True, arguments={"x-queue-type": "stream"})
 
-    def append(self, head: TreeHead) -> None:
+    def append(self, head: TreeHead | RestoreMark) -> None:
         import pika
 
         connection = self._connect()
@@ -147,7 +156,7 @@ class StreamWitness:
             def take(ch, method, properties, body: bytes) -> None:
                 offset = (properties.headers or {}).get("x-stream-offset", len(reading.heads))
                 try:
-                    reading.heads.append((int(offset), TreeHead.parse(body)))
+                    reading.add(int(offset), parse_entry(body))
                 except ValueError as error:
                     reading.problems.append(f"{self} offset {offset} is not a tree head: {error}")
                 ch.basic_ack(method.delivery_tag)
@@ -190,8 +199,8 @@ class Witnesses:
             out.append(f"no stream witness (no RabbitMQ: {STREAM} is not written)")
         return out
 
-    def append(self, head: TreeHead) -> list[str]:
-        """Writes the head to every witness; a sentence for each that failed (it is logged and
+    def append(self, head: TreeHead | RestoreMark) -> list[str]:
+        """Writes the head (or a restore mark) to every witness; a sentence for each that failed (it is logged and
         the head stays in the database, to be written again with the next one)."""
         failed = []
         for witness in self.present:
@@ -199,8 +208,9 @@ class Witnesses:
                 witness.append(head)
             except Exception as error:  # noqa: BLE001 - a witness down must not stop the log
                 failed.append(f"{witness}: {type(error).__name__}: {error}")
-                log.warning("the tree head of size %d was not written to %s: %s", head.size,
-                            witness, error)
+                log.warning("the %s of size %d was not written to %s: %s",
+                            "restore mark" if isinstance(head, RestoreMark) else "tree head",
+                            head.size, witness, error)
         return failed
 
     def read(self) -> list[Reading]:
