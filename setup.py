@@ -22,6 +22,7 @@ setup(
         "prometheus_client>=0.20,<1",  # GET /metrics and TOWNS_METRICS_PORT
         "cryptography>=42,<47",  # Ed25519 signatures of the audit log's tree heads
         "orjson>=3.9,<4",  # the read models parse the stored JSON twice as fast (projections.base)
+        "rich>=13,<15",  # the progress bars of the long commands (adapters.cli.progress)
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "selenium>=4.20,<5", "pyyaml>=6,<7"],  # selenium: the web page

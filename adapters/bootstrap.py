@@ -19,11 +19,13 @@ from dataclasses import dataclass
 import dramatiq
 from dramatiq.common import dq_name
 
+from adapters.amqp import shutdown
+from adapters.amqp.backlog import backlog_probe
 from adapters.audit.evidence.actions import record_start
 from adapters.audit.evidence.checkpoints import Cadence, Checkpoints, setup_heads
 from adapters.audit.evidence.heads import Signer
 from adapters.audit.evidence.witnesses import Witnesses
-from adapters.config import Config, load_config
+from adapters.config import Config, ConfigError, load_config
 from adapters.ops import metrics
 from adapters.store.saving import StoreTowns
 from adapters.store.settings import (  # noqa: F401 - the root's, for its callers
@@ -38,6 +40,7 @@ from projections.runner import ProjectionRunner
 from projections.store import ViewStore
 from workers import context, failures
 from workers.broker import QUEUES, is_embedded, setup_broker, start_worker
+from workers.catch_up import BacklogWait, wait_from_env
 from workers.deadlines import DeadlineSchedule
 from workers.nudges import Nudger
 
@@ -107,6 +110,7 @@ class Runtime:
     nudger: Nudger
     installed: context.Context  # what the actors of this process work on
     worker: dramatiq.Worker | None = None
+    amqp_url: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -135,6 +139,15 @@ class Runtime:
             if not any(q.unfinished_tasks for q in queued):
                 return
 
+    def catch_up(self) -> BacklogWait:
+        """What holds the worker's catch-up deadline check until the inbound backlog is
+        applied (``workers.catch_up``), at most ``TOWNS_CATCH_UP_WAIT`` seconds."""
+        try:
+            wait = wait_from_env()
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        return BacklogWait(backlog_probe(self.amqp_url, self.towns), wait)
+
     def sign_head(self) -> None:
         """A tree head over everything the audit view holds now, signed and witnessed."""
         if self.installed.evidence is not None:
@@ -142,15 +155,17 @@ class Runtime:
             self.installed.evidence.sign_if_due(force=True)
 
     def close(self) -> None:
-        """Stops the worker (messages in hand finish), sends a pending nudge, closes it all."""
+        """Stops the worker (messages in hand finish), sends a pending nudge, closes it all, in
+        that order; pika's and dramatiq's reports of the stop are not logged (``shutdown``)."""
         self.installed.stopping.set()
-        if not self.embedded:
-            self.nudger.close()  # this process's last commits still reach the workers
-        if self.worker is not None:
-            self.worker.stop(timeout=STOP_TIMEOUT_MS)
-        if self.embedded:
-            self.nudger.close()
-        self.broker.close()
+        with shutdown.quiet():
+            if not self.embedded:
+                self.nudger.close()  # this process's last commits still reach the workers
+            if self.worker is not None:
+                self.worker.stop(timeout=STOP_TIMEOUT_MS)
+            if self.embedded:
+                self.nudger.close()
+            self.broker.close()
         context.uninstall(self.installed)
         self.store.close()
         self.towns.close()
@@ -183,7 +198,7 @@ def build(config: Config, url: str, amqp_url: str | None, consume: bool | None,
             log.info("%s: recorded in the log: %s", process, ", ".join(recorded))
     installed = context.install(towns, runner, store, schedule, evidence,
                                 on_deadline_checked=metrics.deadline_checked)
-    runtime = Runtime(towns, store, runner, broker, schedule, nudger, installed)
+    runtime = Runtime(towns, store, runner, broker, schedule, nudger, installed, amqp_url=amqp_url)
     if consume or (consume is None and runtime.embedded):
         runtime.worker = start_worker(broker, threads)
     return runtime

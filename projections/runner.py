@@ -197,14 +197,15 @@ class ProjectionRunner:
 
     # -- rebuilding --------------------------------------------------------------------------
 
-    def rebuild(self, name: str, batch: int = BATCH, wait: float = 30.0) -> int:
+    def rebuild(self, name: str, batch: int = BATCH, wait: float = 30.0,
+                on_progress: Callable[[int, int], None] | None = None) -> int:
         """Builds the projection from zero beside the live tables, then switches in one
         transaction; reads go on from the live tables until the switch. What the rebuild sets
         aside is recorded under ``NAME__next`` and becomes the live name's at the switch
         (``projections.set_aside.adopt``). The projection's ``switch_checks`` entry, if any, looks
         at the rebuilt tables before the switch: a reason it answers refuses the switch
         (``RebuildRefused``), and the live tables stay as they were (the audit view's tree
-        against the witnessed heads)."""
+        against the witnessed heads). ``on_progress`` is told (position, head) after each batch."""
         projection = self.projection(name)
         beside, key = projection.next_names(), name + NEXT
         with self.store.transaction() as tx:
@@ -218,6 +219,10 @@ class ProjectionRunner:
             count = self._step(projection, key, beside, batch)
             if count is None:
                 raise Busy(f"{name} is being rebuilt by another runner")
+            if on_progress is not None:
+                with self.store.transaction(read_only=True) as tx:
+                    at = self.store.position(tx, key)
+                on_progress(at, max(at, self.towns.recorder.max_notification_id() or 0))
             if count == 0:
                 break
         deadline = time.monotonic() + wait

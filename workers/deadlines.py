@@ -108,6 +108,15 @@ class DeadlineSchedule:
                 self.send(call_id, cutoff)
             return sent
 
+    def due(self, now: datetime) -> list[tuple[str, str]]:
+        """The configured checks due at ``now`` and not done (read without the lock: what a
+        tick at ``now`` would consider)."""
+        with self.store.transaction() as tx:
+            found = tx.all(f"SELECT call_id, cutoff FROM deadline_checks WHERE due_at <= ? AND "
+                           f"state <> '{DONE}' ORDER BY due_at, call_id", (utc(now),))
+        return [(call_id, cutoff) for call_id, cutoff in found
+                if (call_id, cutoff) in self.configured]
+
     def done(self, call_id: str, cutoff: str, now: datetime) -> None:
         """The check of this call and cutoff has run: the row is never sent again."""
         with self.store.transaction() as tx:

@@ -39,8 +39,12 @@ class WorkerMetrics(Prometheus):
                        self.message_durations):
             try:
                 REGISTRY.register(metric)
-            except ValueError:
-                pass  # a second broker in the same process: the first one's are served
+            except ValueError:  # a second broker in one process: the newest one's are served
+                for name in REGISTRY._get_names(metric):  # prometheus_client's own lookup
+                    old = REGISTRY._names_to_collectors.get(name)
+                    if old is not None:
+                        REGISTRY.unregister(old)
+                REGISTRY.register(metric)
 
     def after_worker_shutdown(self, broker, worker) -> None:
         """Nothing to mark: these metrics live in this process only."""

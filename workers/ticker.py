@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from projections.store import unreachable
+from workers.catch_up import BacklogWait
 from workers.deadlines import DeadlineSchedule
 from workers.store_wait import StoreWait
 
@@ -25,19 +26,21 @@ def utcnow() -> datetime:
 
 class Ticker:
     def __init__(self, schedule: DeadlineSchedule, nudge: Callable[[], object], every: float,
-                 clock: Callable[[], datetime] = utcnow, store_wait: StoreWait | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, store_wait: StoreWait | None = None,
+                 catch_up: BacklogWait | None = None) -> None:
         self.schedule = schedule
         self.nudge = nudge
         self.every = every
         self.clock = clock
         self.store_wait = store_wait
+        self.catch_up = catch_up
 
     def beat(self) -> None:
         """One tick of the scheduler and one catch-up nudge; failures are logged, and the
         next beat tries again. A store that does not answer (with ``store_wait``) is waited for:
         said once and now and then, and no nudge sent until it answers."""
         try:
-            sent = self.schedule.tick(self.clock())
+            sent = self._tick(self.clock())
         except Exception as error:  # noqa: BLE001 - a database hiccup must not stop the worker
             if self.store_wait is not None and unreachable(error):
                 self.store_wait.down(error)
@@ -52,6 +55,17 @@ class Ticker:
             self.nudge()
         except Exception:  # noqa: BLE001
             log.exception("projection catch-up nudge failed; the next beat tries again")
+
+    def _tick(self, now: datetime) -> list[tuple[str, str]] | None:
+        """The scheduler's tick, unless the catch-up checks are held for the backlog."""
+        wait = self.catch_up
+        if wait is not None and not wait.done:
+            due = self.schedule.due(now)
+            if not due:
+                wait.nothing_to_catch_up()
+            elif not wait.clear(due):
+                return []
+        return self.schedule.tick(now)
 
     def run(self, stop: threading.Event) -> None:
         """Beats until ``stop`` is set."""

@@ -35,7 +35,7 @@ import pika
 from eventsourcing.persistence import PersistenceError
 from pika.exceptions import AMQPError
 
-from adapters.amqp import dead_lettering, topology as t
+from adapters.amqp import dead_lettering, shutdown, topology as t
 from adapters.amqp.consumer_batches import ConsumerBatches
 from adapters.amqp.consumer_serving import ConsumerServing
 from adapters.amqp.delivery import Delivery
@@ -74,6 +74,7 @@ class Consumer(ConsumerBatches, ConsumerServing):
         self.backoff = Backoff()
         self.store_watch = StoreWatch(store_probe)
         self._stopping = False
+        self._silenced = False
         self._cancelled = False
         self._pending: list[Delivery] = []
         self._ready = 0  # how many of the pending deliveries, from the first, are prepared
@@ -100,10 +101,18 @@ class Consumer(ConsumerBatches, ConsumerServing):
                     log.warning("consumer interrupted (%s: %s); reconnecting in %.1fs",
                                 type(error).__name__, error, delay)
                 self._sleep(delay)
+        if self._silenced:
+            self._silenced = False
+            shutdown.restore()
         log.info("consumer stopped")
         return 0
 
     def stop(self, *_: Any) -> None:
+        """Stops after the batch in hand; pika's reports of the connection closing are not
+        logged (``shutdown``)."""
+        if not self._silenced:
+            self._silenced = True
+            shutdown.silence()
         self._stopping = True
 
     def _sleep(self, seconds: float) -> None:

@@ -13,7 +13,7 @@ from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from adapters.amqp import topology as t
 from adapters.amqp.consumer_serving import _wake
-from adapters.amqp.inbound import DeadLetterOut
+from adapters.amqp.letters import DeadLetterOut
 from adapters.amqp.sends import send_failure_kind, send_failure_reason
 from adapters.ops import metrics
 

@@ -87,3 +87,12 @@ class Endpoints:
             return connection
         assert error is not None
         raise error
+
+
+def close_quietly(connection: pika.BlockingConnection) -> None:
+    """Closes a connection that may be gone already; nothing to say if it is."""
+    if connection.is_open:
+        try:
+            connection.close()
+        except pika.exceptions.AMQPError:
+            pass

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
 from adapters.amqp import properties
 from adapters.amqp.delivery import Delivery, Trust, utcnow
+from adapters.amqp.letters import DeadLetterOut
 from adapters.amqp import topology as t
 from adapters.config import Config
 from adapters.store.inbound_records import Dispatch, InboundRecords
@@ -26,38 +26,14 @@ from adapters.inbound.ingest import ingest, ingest_prepared, prepared
 from adapters.inbound.ordering import Reordering, application_of, early
 from adapters.ops import metrics
 from domain.applications import application_id
-from domain.commands import Outcome
+from domain.commands import Command, Outcome
 from domain.errors import DomainError, bounded_text
-from domain.inbound import SENDS, ParkedMessage, Send, dead_letter_id, decode_body
+from domain.inbound import SENDS, ParkedMessage, dead_letter_id, decode_body
 from domain.principals import Principal
 from domain.service import Towns
 
 log = logging.getLogger("towns.consume")
 INTERNAL_ERROR = "internal_error"
-
-
-@dataclass(frozen=True)
-class DeadLetterOut:
-    """A dead letter to publish: the original body, id and properties (``kept``), the reason
-    in the service's headers (``headers``); ``send`` says which send of its record's copy it
-    is, and whether bare (without the publisher's headers)."""
-
-    body: bytes
-    message_id: str | None
-    routing_key: str
-    kept: dict
-    headers: dict
-    parked_id: UUID | None = None  # the parked message it ends, released once the broker confirms
-    letter_id: UUID | None = None
-    send: Send | None = None
-    record: Any = field(default=None, compare=False, repr=False)
-    """The record (``DeadLetter``) as this process last saved it: spares a read when the
-    broker's confirmation is recorded."""
-
-    def properties(self) -> Any:
-        bare = self.send is not None and self.send.bare
-        kept = properties.without_headers(self.kept) if bare else self.kept
-        return properties.letter_properties(self.message_id, kept, self.headers)
 
 
 class Inbound:
@@ -111,7 +87,7 @@ class Inbound:
             results = ingest_prepared(self.towns, [
                 (d.body, p, d.prepared if d.prepared is not None else prepared(d.body, p))
                 for d, p in zip(deliveries, principals)
-            ], saving)
+            ], saving, count=False)  # counted below, by where each message ends
         except PersistenceError:
             raise  # the store is unwell: nothing is acknowledged, the broker redelivers
         except Exception:  # noqa: BLE001 - find the one message that fails alone
@@ -121,14 +97,19 @@ class Inbound:
         changed: list[UUID] = []
         seen: set[UUID] = set()  # letters of this batch: a message twice in it is sent once
         for delivery, result in zip(deliveries, results):
+            subject = delivery.prepared if isinstance(delivery.prepared, Command) else delivery.body
             if isinstance(result, Outcome):
+                metrics.ingested(subject, result)
                 self.applied += not result.duplicate
                 if not result.duplicate:
                     changed.append(application_id(result.call_id, result.application_ref))
             elif early(result):
+                metrics.parked(subject, result)
                 self._park(delivery, result)
-            elif (letter := self._dead(delivery, result, seen)) is not None:
-                out.append(letter)
+            else:
+                metrics.ingested(subject, result)
+                if (letter := self._dead(delivery, result, seen)) is not None:
+                    out.append(letter)
         out.extend(self.retry(changed))
         return out
 
@@ -149,7 +130,7 @@ class Inbound:
 
     def _alone(self, body: bytes, principal: Principal | None) -> Outcome | DomainError:
         try:
-            return ingest(self.towns, body, principal)
+            return ingest(self.towns, body, principal, count=False)
         except DomainError as error:
             return error
         except PersistenceError:
@@ -228,13 +209,21 @@ class Inbound:
         return out
 
     def _try(self, parked: ParkedMessage) -> Outcome | DomainError:
+        """One retry of a parked message: counted as a retry, and as the message's outcome
+        where it is applied (a refusal for good counts once its letter is owed)."""
         principal = self.config.by_amqp_user(parked.user_id) if parked.user_id else None
-        return self._alone(decode_body(parked.body, parked.body_encoding), principal)
+        body = decode_body(parked.body, parked.body_encoding)
+        result = self._alone(body, principal)
+        metrics.retried(body, result, not isinstance(result, Outcome) and early(result))
+        if isinstance(result, Outcome):
+            metrics.ingested(body, result)
+        return result
 
     def _dead_parked(self, app_id: UUID, parked: ParkedMessage, error: DomainError) -> list[DeadLetterOut]:
         """The letter of a parked message refused for good: owed (``unsent``) until the broker
         confirms it (``sent``), when the parked record is released."""
         body = decode_body(parked.body, parked.body_encoding)
+        metrics.ingested(body, error)
         dispatch = self.records.dead_letter(
             parked.key, parked.message_id, error.code, bounded(error.message), body,
             parked.user_id, parked.routing_key, parked.first_seen, parked.properties,

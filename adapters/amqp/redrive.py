@@ -27,7 +27,7 @@ import pika
 from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from adapters.amqp import endpoints, properties
-from adapters.amqp.endpoints import Endpoints
+from adapters.amqp.endpoints import Endpoints, close_quietly
 from adapters.amqp import topology as t
 from adapters.store.inbound_records import InboundRecords
 from domain.inbound import DeadLetter, body_digest, message_key, other_body_key
@@ -111,11 +111,7 @@ def requeue(
     except AMQPError as error:
         raise RedriveError(f"RabbitMQ failed: {_reason(error)}") from error
     finally:
-        if connection.is_open:
-            try:
-                connection.close()
-            except AMQPError:
-                pass
+        close_quietly(connection)
 
 
 def take_off_dead_queue(connection: pika.BlockingConnection, letters: Sequence[DeadLetter]) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TextIO
 from uuid import UUID
@@ -44,8 +45,10 @@ COLUMNS = ("position", "application_ref", "application_id", "version", "type", "
            "leaf_index", "inclusion_proof")
 
 
-def export(towns: Towns, runner: ProjectionRunner, call_id: str) -> dict[str, Any]:
-    """The trail of ``call_id`` up to the audit projection's position; raises UnknownCall."""
+def export(towns: Towns, runner: ProjectionRunner, call_id: str,
+           on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """The trail of ``call_id`` up to the audit projection's position; raises UnknownCall.
+    ``on_progress`` is told (events read, events of the call) as it goes."""
     towns.call(call_id)
     runner.setup()
     runner.catch_up(AuditTrail.name)
@@ -71,6 +74,8 @@ def export(towns: Towns, runner: ProjectionRunner, call_id: str) -> dict[str, An
             refs[app_id] = data["application_ref"]  # as submitted: the trail shows NUL as U+FFFD
         events.append({"position": position, "application_id": app_id,
                        "application_ref": refs.get(app_id, ref), "version": version, **fields})
+        if on_progress is not None:
+            on_progress(len(events), len(rows))
     return {
         "call_id": call_id,
         "exported_at": datetime.now(timezone.utc).isoformat(),

@@ -31,7 +31,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TextIO
@@ -57,11 +57,13 @@ STORE_ERRORS = (PersistenceError, psycopg.Error, sqlite3.Error)
 
 
 def verify(towns: Towns, runner: ProjectionRunner,
-           evidence: tuple[Witnesses, dict] | None = None) -> dict[str, Any]:
+           evidence: tuple[Witnesses, dict] | None = None,
+           on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Checks every record of ``towns``' log up to its head as this call begins, against the
     audit trail of ``runner``'s views where it has recorded them (see the module's doc), and
     against the tree heads of the witnesses (``evidence``: the witnesses and the trusted keys;
-    None: this deployment's, ``adapters.audit.evidence.verify.from_env``)."""
+    None: this deployment's, ``adapters.audit.evidence.verify.from_env``). ``on_progress`` is
+    told (position checked to, head) after each page."""
     head = towns.recorder.max_notification_id() or 0  # first: what "everything" means here
     names = runner.projection(AuditTrail.name).live_names()
     with runner.store.transaction(read_only=True) as tx:
@@ -95,6 +97,8 @@ def verify(towns: Towns, runner: ProjectionRunner,
                     tree.feed(tx, records, {r[1] - 1: (bytes.fromhex(r[5]), r[0], r[2])
                                             for r in rows.values() if r[5]})
                 checked_to = end
+                if on_progress is not None:
+                    on_progress(end, head)
         with runner.store.transaction(read_only=True) as tx:
             tree.finish(tx)
     except STORE_ERRORS as error:

@@ -1,13 +1,17 @@
 """``towns``: the one command line entry point (CONTRACT.md §4).
 
 Exit codes: 0 on success, 1 on a failure explained in one line on stderr, 2 on bad usage.
-Each module of this package registers its commands.
+A reader that stops early (``towns replay ... | head``) is not a failure: output to a closed
+pipe ends the command quietly with 0, its standard output pointed at the null device so that
+nothing is written, and nothing complains, at exit. Each module of this package registers its
+commands.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 
@@ -33,8 +37,20 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    code = 0
+    try:
+        code = _run(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
+    except BrokenPipeError:  # the reader is gone: not a failure of the command
+        _quiet_stdout()
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         args.run(args)
+    except BrokenPipeError:
+        raise
     except (Failure, ConfigError, DatabaseUrlError, AmqpUrlError, BatchError) as error:
         print(f"towns {args.command}: {error}", file=sys.stderr)
         return 1
@@ -51,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"towns {args.command}: {_environment(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _quiet_stdout() -> None:
+    """The rest of what the command had to say goes nowhere (the reader is gone)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _environment(error: Exception) -> str:

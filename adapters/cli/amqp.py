@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -114,6 +113,7 @@ def run_publish(args: argparse.Namespace) -> None:
     from adapters.amqp.outgoing import connecting_user, outgoing
     from adapters.amqp.publishing import publish
     from adapters.amqp.topology import amqp_url
+    from adapters.cli.progress import polled, progress
     from adapters.inbound.batch import read_batch
 
     url = args.url or amqp_url()
@@ -126,11 +126,17 @@ def run_publish(args: argparse.Namespace) -> None:
         raise Failure(f"cannot read {args.file}: {error.strerror or error}") from None
     logging.getLogger("pika").setLevel(logging.CRITICAL)  # failures are reported below
 
+    publishers = []  # one per connection; their confirms count the progress
+
     def interruptible(publisher) -> None:
+        publishers.append(publisher)
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: publisher.stop())
 
-    report = publish(url, messages, args.rate, on_start=interruptible)
+    with progress("towns publish", "messages confirmed") as on_progress:
+        with polled(lambda: sum(p.report.acked for p in list(publishers)), len(messages),
+                    on_progress):
+            report = publish(url, messages, args.rate, on_start=interruptible)
     line = report.line()
     if skipped:
         line += f"; skipped {skipped} control line{'s' if skipped != 1 else ''}"
@@ -151,9 +157,6 @@ def run_dead_letters_list(args: argparse.Namespace) -> None:
         size = min(args.limit or MAX_LIMIT, MAX_LIMIT)
         letters = islice(every(InboundRecords(towns), not args.all, size), args.limit)
         (print_json_lines if args.json else print_table)(letters, sys.stdout, include_closed=args.all)
-        sys.stdout.flush()
-    except BrokenPipeError:  # a reader such as `head` stopped early: not a failure
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         towns.close()
 

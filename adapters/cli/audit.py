@@ -92,6 +92,7 @@ def run_audit_verify(args: argparse.Namespace) -> None:
     import json
 
     from adapters.audit.verify import describe, print_summary, verify
+    from adapters.cli.progress import progress
 
     from adapters.audit.evidence.heads import KeyProblem, load_public
     from adapters.audit.evidence.verify import from_env
@@ -105,7 +106,8 @@ def run_audit_verify(args: argparse.Namespace) -> None:
     towns = build_towns(load_config())
     runner = _audit_runner(towns)
     try:
-        result = verify(towns, runner, evidence)
+        with progress("towns audit verify", "records") as on_progress:
+            result = verify(towns, runner, evidence, on_progress)
     finally:
         runner.store.close()
         towns.close()
@@ -126,6 +128,7 @@ def run_audit_verify(args: argparse.Namespace) -> None:
 def run_audit_export(args: argparse.Namespace) -> None:
     from adapters.amqp.topology import amqp_url
     from adapters.audit.export import export, write_csv, write_json
+    from adapters.cli.progress import progress
     from adapters.audit.evidence.checkpoints import Cadence, Checkpoints
     from adapters.audit.evidence.heads import KeyProblem, Signer
     from adapters.audit.evidence.proofs import add_evidence
@@ -138,7 +141,8 @@ def run_audit_export(args: argparse.Namespace) -> None:
     towns = build_towns(load_config())
     runner = _audit_runner(towns)
     try:
-        trail = export(towns, runner, args.call)
+        with progress(f"towns audit export {args.call}", "events") as on_progress:
+            trail = export(towns, runner, args.call, on_progress)
         checkpoints = Checkpoints(runner.store, signer, Witnesses.from_env(amqp_url()),
                                   Cadence.from_env())
         checkpoints.setup()

@@ -66,7 +66,16 @@ def run_replay(args: argparse.Namespace) -> None:
     config = load_config()
     towns = build_towns(config)
     replay = towns.replay(args.call, args.ref, args.as_of, args.known_at, args.version)
+    broken = replay.chain_break
+    highest = max([e.originator_version for e in replay.events] + [broken.version if broken else 0])
+    if args.version is not None and args.version > highest:
+        raise Failure(f"{args.call} {args.ref} has no version {args.version}: "
+                      f"its highest is {highest}")
     print_replay(replay, args, sys.stdout)
+    if broken is not None:  # the history is printed, and the command fails
+        reason = " ".join(broken.reason.split())[:300]
+        raise Failure(f"{args.call} {args.ref}: hash chain broken at version {broken.version}: "
+                      f"{reason}")
 
 
 def run_serve(args: argparse.Namespace) -> None:

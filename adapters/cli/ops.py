@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+from datetime import datetime, timezone
 
 from eventsourcing.persistence import PersistenceError
 
@@ -27,10 +28,13 @@ def register(commands) -> None:
             "from RabbitMQ's management API (TOWNS_RABBITMQ_API, default "
             "http://guest:guest@127.0.0.1:15672); where it does not answer, from AMQP (ready and "
             "consumers only) and a note says why. Then each projection's position and lag, the "
-            "parked messages, the open dead letters, and where the figures came from."
+            "parked messages, the open dead letters (the database's records, which the dead "
+            "queue's depth need not equal: a line says why), and where the figures came from."
         ),
     )
-    queues.add_argument("--watch", action="store_true", help="redraw until Ctrl-C")
+    queues.add_argument("--watch", action="store_true",
+                        help="redraw until Ctrl-C, each redraw headed by its time (the call's "
+                             "zone and UTC)")
     queues.add_argument("--interval", type=seconds, default=2.0, metavar="S",
                         help="seconds between redraws with --watch (default 2)")
     queues.add_argument("--json", action="store_true", help="print the view as JSON (the API's shape)")
@@ -60,18 +64,21 @@ def run_queues(args: argparse.Namespace) -> None:
     from adapters.bootstrap import build_runner
 
     logging.getLogger("pika").setLevel(logging.CRITICAL)  # the view's note says what failed
-    towns = build_towns(load_config())
+    config = load_config()
+    zone = next((c.cutoff.tzinfo for c in config.calls.values()), None)  # the call's, +08:00
+    towns = build_towns(config)
     runner = build_runner(towns, database_url())
     records = InboundRecords(towns)
     try:
         while True:
+            at = datetime.now(timezone.utc)
             view = queue_view(amqp_url(), api_url(), runner, records)
             if args.watch:
                 sys.stdout.write(CLEAR)
             if args.json:
                 print(json.dumps(view, ensure_ascii=False))
             else:
-                print_view(view, sys.stdout)
+                print_view(view, sys.stdout, at if args.watch else None, zone)
             sys.stdout.flush()
             if not args.watch:
                 return

@@ -103,7 +103,8 @@ def run_worker(args: argparse.Namespace) -> None:
         "towns worker: consuming %s on %s with %d threads; a beat every %gs",
         ", ".join(QUEUES), where, runtime.worker.worker_threads, args.tick)
     try:
-        Ticker(runtime.schedule, runtime.nudge, args.tick, store_wait=store_wait).run(stop)
+        Ticker(runtime.schedule, runtime.nudge, args.tick, store_wait=store_wait,
+               catch_up=runtime.catch_up()).run(stop)
     finally:
         runtime.close()
     logging.getLogger("towns.worker").info("towns worker: stopped")
@@ -208,6 +209,7 @@ def _record(towns, action: str, args: argparse.Namespace, details: dict) -> None
 
 
 def run_projections_rebuild(args: argparse.Namespace) -> None:
+    from adapters.cli.progress import progress
     from domain.operations import REBUILD
     from projections.runner import Busy, RebuildRefused
 
@@ -219,7 +221,8 @@ def run_projections_rebuild(args: argparse.Namespace) -> None:
         for name in names:  # recorded first: each rebuild then holds every record
             _record(towns, REBUILD, args, {"projection": name})
         for name in names:
-            position = runner.rebuild(name)
+            with progress(f"towns projections rebuild {name}", "events") as on_progress:
+                position = runner.rebuild(name, on_progress=on_progress)
             aside = len(runner.set_aside([name]))
             note = f"; {aside} set aside (towns projections set-aside {name})" if aside else ""
             print(f"rebuilt {name} up to position {position}{note}", flush=True)

@@ -118,15 +118,19 @@ def prepare(body: bytes, principal: Principal | None) -> Command:
     )
 
 
-def ingest(towns: Towns, body: bytes, principal: Principal | None) -> Outcome:
-    """Applies one message in its own transaction; raises a DomainError with its contract code."""
+def ingest(towns: Towns, body: bytes, principal: Principal | None, count: bool = True) -> Outcome:
+    """Applies one message in its own transaction; raises a DomainError with its contract code.
+    ``count`` False: the caller counts the message's outcome in the metrics (the consumer counts
+    a message that waits for its predecessor by where it ends, not by each try)."""
     subject: bytes | Command = body
     try:
         subject = prepare(body, principal)
-        return metrics.ingested(subject, towns.handle(subject, principal))
+        result = towns.handle(subject, principal)
     except DomainError as error:
-        metrics.ingested(subject, error)
+        if count:
+            metrics.ingested(subject, error)
         raise
+    return metrics.ingested(subject, result) if count else result
 
 
 def prepared(body: bytes, principal: Principal | None) -> Command | DomainError:
@@ -149,21 +153,27 @@ def ingest_prepared(
     towns: Towns,
     messages: Sequence[tuple[bytes, Principal | None, Command | DomainError]],
     saving: Callable[[], object] | None = None,
+    count: bool = True,
 ) -> list[Outcome | DomainError]:
     """``ingest_many`` for messages already through ``prepared`` (body, principal, and what
     ``prepared`` gave for them): the consumer prepares deliveries while the batch before them
-    is saved. ``saving``: see ``Towns.handle_many``."""
+    is saved. ``saving``: see ``Towns.handle_many``; ``count``: see ``ingest``."""
+    counted = metrics.ingested if count else _uncounted
     results: list[Outcome | DomainError | None] = []
     accepted: list[tuple[Command, Principal]] = []
     for body, principal, command in messages:
         if isinstance(command, DomainError):
-            results.append(metrics.ingested(body, command))
+            results.append(counted(body, command))
         else:
             accepted.append((command, principal))  # a Command needs a principal
             results.append(None)
     outcomes = towns.handle_many(accepted, saving)
-    decided = iter(map(metrics.ingested, [c for c, _ in accepted], outcomes))
+    decided = iter(map(counted, [c for c, _ in accepted], outcomes))
     return [next(decided) if r is None else r for r in results]
+
+
+def _uncounted(subject: object, result: Outcome | DomainError) -> Outcome | DomainError:
+    return result
 
 
 def error_body(error: DomainError) -> dict:

@@ -2,10 +2,14 @@
 
 Counted where it happens, in prometheus_client's default registry of the process:
 
-- ``towns_ingest_messages_total{type, outcome, code}``: every result of the ingest path (HTTP,
-  RabbitMQ, the demo): ``outcome`` applied, duplicate or refused, ``code`` the contract's error
-  code or ``none``; ``type`` one of the contract's types, else ``other`` (a label per unknown
-  upstream string would grow without bound). A parked message counts once per try.
+- ``towns_ingest_messages_total{type, outcome, code}``: each message of the ingest path (HTTP,
+  RabbitMQ, the demo) once, by its final outcome: ``outcome`` applied, duplicate or refused,
+  ``code`` the contract's error code or ``none``; ``type`` one of the contract's types, else
+  ``other`` (a label per unknown upstream string would grow without bound). Over RabbitMQ a
+  message that may only be early counts ``parked`` (with the code it was refused with) when it
+  is parked, and then once more where it ends: applied, or refused when it is dead-lettered.
+- ``towns_ingest_retries_total{type, result}``: each retry of a parked message, ``result``
+  applied, duplicate, parked (still early: it waits on) or refused (dead-lettered now).
 - ``towns_consumer_batch_size`` and ``towns_consumer_commit_seconds`` (histograms): each group
   commit of ``towns consume``: deliveries in it, and the seconds to apply and save them.
 - ``towns_deadline_checks_total{call_id, outcome}``: deadline checks run by the workers'
@@ -49,6 +53,10 @@ INGESTED = Counter(
     "towns_ingest_messages", "Results of the ingest path, by envelope type, outcome and code.",
     ["type", "outcome", "code"],
 )
+RETRIES = Counter(
+    "towns_ingest_retries", "Retries of parked messages, by envelope type and result.",
+    ["type", "result"],
+)
 BATCH_SIZE = Histogram(
     "towns_consumer_batch_size", "Deliveries per group commit of the RabbitMQ consumer.",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
@@ -74,20 +82,33 @@ DEADLINE_CHECKS = Counter(
 # -- counting -------------------------------------------------------------------------------
 
 
-def ingested(subject: Any, result: Any) -> Any:
+def ingested(subject: Any, result: Any, outcome: str | None = None) -> Any:
     """Counts one result of the ingest path and returns it. ``subject`` is the command (which
-    knows its type) or, for a message refused before it became one, the raw body."""
-    code = getattr(result, "code", None)
-    if code is None:
-        outcome, code = ("duplicate" if getattr(result, "duplicate", False) else "applied"), "none"
-    else:
-        outcome = "refused"
-    labels = (_type_of(subject), outcome, code)
+    knows its type) or, for a message refused before it became one, the raw body; ``outcome``
+    overrides the one ``result`` gives (``parked``: a refusal that may only be early)."""
+    code = getattr(result, "code", None) or "none"
+    labels = (_type_of(subject), outcome or _outcome(result), code)
     counter = _INGESTED_CHILDREN.get(labels)
     if counter is None:
         counter = _INGESTED_CHILDREN[labels] = INGESTED.labels(*labels)
     counter.inc()
     return result
+
+
+def parked(subject: Any, error: Any) -> None:
+    """A message parked to wait for its predecessor (``error``: the refusal that parked it)."""
+    ingested(subject, error, "parked")
+
+
+def retried(subject: Any, result: Any, early: bool) -> None:
+    """One retry of a parked message; ``early``: its refusal leaves it parked."""
+    RETRIES.labels(_type_of(subject), "parked" if early else _outcome(result)).inc()
+
+
+def _outcome(result: Any) -> str:
+    if getattr(result, "code", None) is not None:
+        return "refused"
+    return "duplicate" if getattr(result, "duplicate", False) else "applied"
 
 
 _INGESTED_CHILDREN: dict[tuple[str, str, str], Any] = {}

@@ -27,7 +27,7 @@ from dramatiq.common import dq_name, xq_name
 from pika.exceptions import AMQPError, ChannelClosedByBroker
 
 from adapters.amqp import endpoints, topology as t
-from adapters.amqp.endpoints import Endpoints
+from adapters.amqp.endpoints import Endpoints, close_quietly
 from adapters.store.inbound_records import InboundRecords
 from adapters.ops import management_api
 from adapters.ops.management_api import DEFAULT_API_URL, ManagementApiError, api_url  # noqa: F401
@@ -143,11 +143,7 @@ def from_amqp(url: str, notes: list[str], timeout: float = AMQP_TIMEOUT) -> list
         notes.append(f"RabbitMQ failed over AMQP ({_reason(error)})")
         return [_row(name, exists=None) for name in service_queues()]
     finally:
-        if connection.is_open:
-            try:
-                connection.close()
-            except AMQPError:
-                pass
+        close_quietly(connection)
 
 
 def _declared(connection: pika.BlockingConnection, names: Iterable[str]) -> Iterable[dict]:

@@ -144,8 +144,12 @@ def scalar(database: str, query: str, *params):
 
 
 def applied(database: str) -> int:
-    return scalar(database, "SELECT count(*) FROM towns_events WHERE topic = %s",
-                  InboxMessage.Applied.TOPIC)
+    """Messages applied (0 before the consumer has made its tables)."""
+    try:
+        return scalar(database, "SELECT count(*) FROM towns_events WHERE topic = %s",
+                      InboxMessage.Applied.TOPIC)
+    except psycopg.errors.UndefinedTable:
+        return 0
 
 
 def caught_up(database: str) -> bool:

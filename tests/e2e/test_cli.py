@@ -187,3 +187,66 @@ def test_an_event_that_cannot_be_read_is_set_aside_by_a_rebuild_and_one_line_els
 
 def _batch_refs() -> str:
     return (ROOT / "adapters" / "inbound" / "demo_batch.jsonl").read_text(encoding="utf-8")
+
+
+# -- a reader that stops early, a version past the history, a broken chain ---------------------
+
+
+def _into_closed_pipe(*args: str, db: Path) -> subprocess.CompletedProcess:
+    """``towns ARGS`` with its standard output a pipe whose reading end is already closed."""
+    read, write = os.pipe()
+    os.close(read)
+    env = {**os.environ, "TOWNS_DATABASE_URL": f"sqlite:///{db}"}
+    env.pop("TOWNS_CONFIG", None)
+    try:
+        return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=ROOT, env=env,
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize("command", [("replay", CALL, "GZ-2017-001"),
+                                     ("projections", "status"),
+                                     ("audit", "verify")])
+def test_output_to_a_closed_pipe_ends_the_command_quietly_with_0(demo, command):
+    result = _into_closed_pipe(*command, db=demo[1])
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_a_reader_that_stops_after_one_line_is_not_a_failure(demo):
+    # An export to stdout is far longer than a pipe's buffer: `head -1` closes it mid-way.
+    env = {**os.environ, "TOWNS_DATABASE_URL": f"sqlite:///{demo[1]}"}
+    env.pop("TOWNS_CONFIG", None)
+    script = (f'"{sys.executable}" -m adapters.cli audit export --call {CALL} --format csv '
+              '| head -1; echo "exit ${PIPESTATUS[0]}" >&2')
+    result = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.stdout.startswith("position,application_ref,")
+    assert result.stdout.count("\n") == 1
+    assert result.stderr == "exit 0\n"
+
+
+def test_a_version_past_the_history_is_one_line_naming_the_highest(demo):
+    result = towns("replay", CALL, "GZ-2017-001", "--version", "99", db=demo[1], check=False)
+    assert result.returncode == 1 and result.stdout == ""
+    failed_in_one_line(result, "has no version 99: its highest is 6")
+    assert towns("replay", CALL, "GZ-2017-001", "--version", "6", db=demo[1]).returncode == 0
+
+
+def test_a_replay_of_a_broken_chain_prints_it_and_exits_1(demo, tmp_path):
+    from domain.applications import application_id
+
+    db = tmp_path / "tampered.db"
+    shutil.copy(demo[1], db)
+    with sqlite3.connect(db) as c:  # another message id: the event still decodes
+        app = application_id(CALL, "GZ-2017-001").hex
+        state = c.execute("SELECT state FROM stored_events WHERE originator_id = ? AND "
+                          "originator_version = 2", (app,)).fetchone()[0]
+        c.execute("UPDATE stored_events SET state = ? WHERE originator_id = ? AND "
+                  "originator_version = 2",
+                  (bytes(state).replace(b'"message_id":"', b'"message_id":"X', 1), app))
+    result = towns("replay", CALL, "GZ-2017-001", db=db, check=False)
+    assert result.returncode == 1
+    assert "hash chain: BROKEN at {'version': 2" in result.stdout
+    assert '"status": ' in result.stdout  # the history and the state are printed all the same
+    failed_in_one_line(result, "GZ-2017-001: hash chain broken at version 2")
