@@ -14,6 +14,8 @@
 #   scripts/rabbit_cluster.sh status         the cluster as node a sees it
 #   scripts/rabbit_cluster.sh urls           TOWNS_AMQP_URL for the three nodes (guest)
 set -euo pipefail
+SELF=$(readlink -f "$0")
+cd /  # the rabbitmq user's tools need a working directory they can read
 
 BASE=${TOWNS_CLUSTER_DIR:-/var/lib/rabbitmq/towns-cluster}
 NODES=(a b c)
@@ -96,18 +98,22 @@ stop() { ctl "$1" -q stop >/dev/null 2>&1 || true; }
 
 beam_pid() { ctl "$1" -q eval 'os:getpid().' 2>/dev/null | tr -dc '0-9'; }
 
-kill_node() {
+kill_node() { # kill_node NODE [quiet]: kill -9 the node's VM; without quiet, it must be running
   local pid
   pid=$(beam_pid "$1" || true)
-  [ -n "$pid" ] || return 0  # not running
+  if [ -z "$pid" ]; then
+    [ "${2:-}" = quiet ] && return 0
+    echo "towns-$1 is not running: nothing to kill" >&2; return 1
+  fi
   kill -9 "$pid" 2>/dev/null || true
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  echo "towns-$1 (pid $pid) did not die" >&2; return 1
 }
 
 down() {
   for node in "${NODES[@]}"; do stop "$node" & done
   wait
-  for node in "${NODES[@]}"; do kill_node "$node"; done
+  for node in "${NODES[@]}"; do kill_node "$node" quiet; done
   rm -rf "$BASE"
 }
 
@@ -125,5 +131,5 @@ case "${1:-}" in
   kill) kill_node "${2:?kill NODE}" ;;
   status) ctl a cluster_status ;;
   urls) urls ;;
-  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,17p' "$SELF" >&2; exit 2 ;;
 esac
