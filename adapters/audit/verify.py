@@ -211,6 +211,19 @@ def verdict(result: dict) -> str:
     return f"NOT VERIFIED past position {result['checked_to']}: {result['incomplete']}"
 
 
+def failure(result: dict) -> str | None:
+    """Why the result fails a command (``audit verify``, ``demo``), or ``None`` when it is intact."""
+    if result["ok"] is False and result["first_break"] is not None:
+        return f"hash chain broken at {describe(result['first_break'])}"
+    if result["ok"] is False:
+        finding = result["evidence"]["findings"][0]
+        return f"the log differs from the witnessed tree heads: {finding['message']}"
+    if result["ok"] is None:
+        return (f"not verified past position {result['checked_to']} of "
+                f"{result['head_at_start']}: {result['incomplete']}")
+    return None
+
+
 def print_summary(result: dict, out: TextIO) -> None:
     print(f"checked the log up to position {result['checked_to']} of {result['head_at_start']} "
           f"(its head when the check began)", file=out)

@@ -91,7 +91,7 @@ def _audit_runner(towns):
 def run_audit_verify(args: argparse.Namespace) -> None:
     import json
 
-    from adapters.audit.verify import describe, print_summary, verify
+    from adapters.audit.verify import failure, print_summary, verify
     from adapters.cli.progress import progress
 
     from adapters.audit.evidence.heads import KeyProblem, load_public
@@ -115,14 +115,9 @@ def run_audit_verify(args: argparse.Namespace) -> None:
         print(json.dumps(result, ensure_ascii=False))
     else:
         print_summary(result, sys.stdout)
-    if result["ok"] is False and result["first_break"] is not None:
-        raise Failure(f"hash chain broken at {describe(result['first_break'])}")
-    if result["ok"] is False:
-        finding = result["evidence"]["findings"][0]
-        raise Failure(f"the log differs from the witnessed tree heads: {finding['message']}")
-    if result["ok"] is None:
-        raise Failure(f"not verified past position {result['checked_to']} of "
-                      f"{result['head_at_start']}: {result['incomplete']}")
+    problem = failure(result)
+    if problem is not None:
+        raise Failure(problem)
 
 
 def run_audit_export(args: argparse.Namespace) -> None:

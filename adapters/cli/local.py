@@ -35,6 +35,7 @@ def register(commands) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> None:
+    from adapters.audit.verify import failure
     from adapters.inbound.demo import report, run_batch
 
     url = database_url()
@@ -47,9 +48,12 @@ def run_demo(args: argparse.Namespace) -> None:
         result = run_batch(runtime.towns, config, args.batch)
         runtime.drain()
         runtime.sign_head()  # the whole batch under a signed, witnessed head
-        report(runtime, config, result, sys.stdout)
+        audit = report(runtime, config, result, sys.stdout)
     finally:
         runtime.close()
+    problem = failure(audit)
+    if problem is not None:  # the report is printed, and the command fails
+        raise Failure(f"audit: {problem}")
 
 
 def _remove_sqlite(url: str) -> None:

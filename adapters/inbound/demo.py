@@ -63,7 +63,8 @@ def _states(towns: Towns, call_id: str) -> Counter:
     return Counter(towns.application_by_id(i).status for i in towns.application_ids(call_id))
 
 
-def report(runtime: Runtime, config: Config, result: DemoResult, out: TextIO) -> None:
+def report(runtime: Runtime, config: Config, result: DemoResult, out: TextIO) -> dict:
+    """Prints the report; returns the audit's verification, which decides the command's exit."""
     towns = runtime.towns
     for call in config.calls.values():
         _pipeline(towns, call.id, out)
@@ -71,7 +72,7 @@ def report(runtime: Runtime, config: Config, result: DemoResult, out: TextIO) ->
     for call in config.calls.values():
         _deadline_report(runtime, call.id, out)
     _refusals(result, out)
-    _audit(runtime, out)
+    return _audit(runtime, out)
 
 
 def _pipeline(towns: Towns, call_id: str, out: TextIO) -> None:
@@ -146,7 +147,7 @@ def _deadline_report(runtime: Runtime, call_id: str, out: TextIO) -> None:
             print(f"  reinstated  {ref}: {detail} (evidence: message {evidence})", file=out)
 
 
-def _audit(runtime: Runtime, out: TextIO) -> None:
+def _audit(runtime: Runtime, out: TextIO) -> dict:
     result = verify(runtime.towns, runtime.runner)
     chains = " ".join(found["chain"] for found in result["breaks"])
     print(f"\naudit: {result['applications_checked']} application hash chains over "
@@ -159,6 +160,7 @@ def _audit(runtime: Runtime, out: TextIO) -> None:
         print(f"  {found['chain']} chain broken at {describe(found)}", file=out)
     for line in summary_lines(result["evidence"]):
         print(f"audit: {line}", file=out)
+    return result
 
 
 def _verdict(chain: str, chains: str, result: dict) -> str:

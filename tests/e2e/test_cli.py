@@ -250,3 +250,19 @@ def test_a_replay_of_a_broken_chain_prints_it_and_exits_1(demo, tmp_path):
     assert "hash chain: BROKEN at {'version': 2" in result.stdout
     assert '"status": ' in result.stdout  # the history and the state are printed all the same
     failed_in_one_line(result, "GZ-2017-001: hash chain broken at version 2")
+
+
+def test_a_demo_whose_audit_finds_a_broken_chain_prints_the_report_and_exits_1(demo, tmp_path):
+    from domain.applications import application_id
+
+    db = tmp_path / "tampered.db"
+    shutil.copy(demo[1], db)
+    with sqlite3.connect(db) as c:
+        app = application_id(CALL, "GZ-2017-001").hex
+        c.execute("UPDATE stored_events SET state = CAST(REPLACE(CAST(state AS TEXT), "
+                  "'\"message_id\":\"', '\"message_id\":\"X') AS BLOB) "
+                  "WHERE originator_id = ? AND originator_version = 2", (app,))
+    result = towns("demo", db=db, check=False)  # the batch again: duplicates, then the audit
+    assert result.returncode == 1
+    assert re.search(r"audit: 78 application hash chains over \d+ events: BROKEN", result.stdout)
+    failed_in_one_line(result, "audit: hash chain broken at log position")
