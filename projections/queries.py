@@ -29,7 +29,8 @@ class Page:
 
 def summaries(store: ViewStore, filters: dict[str, str | None], after: tuple[str, str] | None,
               limit: int, keep: Callable[[Iterable[str]], set[str]] | None = None) -> Page:
-    """Up to ``limit`` summaries matching ``filters`` (column → value; None: any), after the key
+    """Up to ``limit`` summaries matching ``filters`` (column → value; None: any; ``ref_prefix``:
+    the reference starts with it), after the key
     ``after``, in key order. ``keep`` narrows each batch of app ids further (an applicant's own):
     batches are read until the page is full or the table ends."""
     found: list[dict] = []
@@ -55,6 +56,11 @@ def _summary_rows(store: ViewStore, filters: dict, after: tuple[str, str] | None
         if filters.get(column) is not None:
             clauses.append(f"{column} = ?")
             params.append(filters[column])
+    prefix = filters.get("ref_prefix")
+    if prefix:
+        # compared character by character (no LIKE: a prefix may hold % or _)
+        clauses.append("substr(application_ref, 1, ?) = ?")
+        params += [len(prefix), prefix]
     if after is not None:
         clauses.append("(call_id > ? OR (call_id = ? AND application_ref > ?))")
         params += [after[0], after[0], after[1]]

@@ -27,8 +27,10 @@ def utcnow() -> datetime:
 class Ticker:
     def __init__(self, schedule: DeadlineSchedule, nudge: Callable[[], object], every: float,
                  clock: Callable[[], datetime] = utcnow, store_wait: StoreWait | None = None,
-                 catch_up: BacklogWait | None = None) -> None:
+                 catch_up: BacklogWait | None = None,
+                 sample: Callable[[], object] | None = None) -> None:
         self.schedule = schedule
+        self.sample = sample  # the read models' lag, kept for the operators' charts
         self.nudge = nudge
         self.every = every
         self.clock = clock
@@ -55,6 +57,11 @@ class Ticker:
             self.nudge()
         except Exception:  # noqa: BLE001
             log.exception("projection catch-up nudge failed; the next beat tries again")
+        if self.sample is not None:
+            try:
+                self.sample()
+            except Exception:  # noqa: BLE001 - a lost sample costs a point of a chart
+                log.debug("lag sample not taken", exc_info=True)
 
     def _tick(self, now: datetime) -> list[tuple[str, str]] | None:
         """The scheduler's tick, unless the catch-up checks are held for the backlog."""

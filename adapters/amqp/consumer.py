@@ -12,6 +12,10 @@ connection, a broker restart or a consumer cancel is met by reconnecting with ca
 backoff and declaring the topology again. SIGTERM finishes the batch in hand, acknowledges it
 and exits 0.
 
+A message with ``reply_to`` has its outcome published to that queue after the commit and before
+the ack (``reply_sender``, ``replies``), all of a batch's replies confirmed together, within a
+bounded wait.
+
 No message can stop the consumer twice the same way: when the broker refuses a dead letter, or
 closes the channel or the connection as it is sent, that is recorded on the letter before
 anything else; its next send goes bare (without the publisher's headers), and after that it is
@@ -42,6 +46,7 @@ from adapters.amqp.delivery import Delivery
 from adapters.amqp.endpoints import Endpoints, where
 from adapters.amqp.connection_life import Backoff, ConsumerCancelled
 from adapters.amqp.inbound import Inbound
+from adapters.amqp.reply_sender import ReplySender
 from adapters.amqp.store_watch import StoreWatch
 
 log = logging.getLogger("towns.consume")
@@ -73,6 +78,7 @@ class Consumer(ConsumerBatches, ConsumerServing):
         self.sweep_seconds = sweep_seconds
         self.backoff = Backoff()
         self.store_watch = StoreWatch(store_probe)
+        self.reply_sender = ReplySender()
         self._stopping = False
         self._silenced = False
         self._cancelled = False
@@ -126,6 +132,7 @@ class Consumer(ConsumerBatches, ConsumerServing):
         connection = self.endpoints.connect()
         try:
             channel = self._open_channel(connection)
+            self.reply_sender.user_id = _user(self.endpoints.current)
             self.backoff.reset()
             log.info("consuming %s at %s", t.QUEUE, where(self.endpoints.current))
             # Dead letters of parked messages that the last connection failed to deliver.
@@ -142,6 +149,7 @@ class Consumer(ConsumerBatches, ConsumerServing):
                 raise ConsumerCancelled("the broker cancelled the consumer")
         finally:
             self._pending, self._ready = [], 0  # unacknowledged deliveries come back
+            self.reply_sender.reset()
             if connection.is_open:
                 try:
                     connection.close()
@@ -175,6 +183,13 @@ class Consumer(ConsumerBatches, ConsumerServing):
                 amqp=properties,
             )
         )
+
+
+def _user(parameters: pika.ConnectionParameters | None) -> str | None:
+    """The user the connection logged in as, which RabbitMQ lets a reply name in ``user_id``
+    (none for other credentials than a user name and password)."""
+    credentials = getattr(parameters, "credentials", None)
+    return credentials.username if isinstance(credentials, pika.PlainCredentials) else None
 
 
 def _heartbeat(url: str) -> Callable[[pika.URLParameters], None]:

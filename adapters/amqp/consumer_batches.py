@@ -72,12 +72,22 @@ class ConsumerBatches:
                                       meanwhile=saving)
         metrics.batch_committed(len(batch), time.perf_counter() - started)
         self._publish(connection, channel, letters)
+        self._reply(connection)
         channel.basic_ack(batch[-1].delivery_tag, multiple=True)
 
     def _sweep(self, connection: pika.BlockingConnection, channel) -> None:
         self._last_sweep = time.monotonic()
         if self.inbound.parked:
             self._publish(connection, channel, self._in_background(connection, self.inbound.expire))
+            self._reply(connection)
+
+    def _reply(self, connection: pika.BlockingConnection) -> None:
+        """The replies owed to the senders' ``reply_to`` (``adapters.amqp.reply_sender``): after
+        the commit and the dead letters, before the ack, confirmed within a bounded wait."""
+        take = getattr(self.inbound, "take_replies", None)  # an inbound without replies: none
+        replies = take() if take is not None else []
+        if replies:
+            self.reply_sender.send(connection, replies)
 
     def _publish(self, connection: pika.BlockingConnection, channel, letters: list[DeadLetterOut]) -> None:
         """Each dead letter is confirmed by the broker, and that recorded in one write, before

@@ -19,6 +19,7 @@ from eventsourcing.persistence import PersistenceError
 from adapters.amqp import properties
 from adapters.amqp.delivery import Delivery, Trust, utcnow
 from adapters.amqp.letters import DeadLetterOut
+from adapters.amqp import replies
 from adapters.amqp import topology as t
 from adapters.config import Config
 from adapters.store.inbound_records import Dispatch, InboundRecords
@@ -55,6 +56,7 @@ class Inbound:
         acknowledged when parked, so their records stay open until ``sent``: a lost connection
         sends them again on the next one, a crash dead-letters them again on restart."""
         self.applied = 0
+        self.replies: list[replies.ReplyOut] = []  # owed once the store holds what decided it
         self.ordering = Reordering(records, timedelta(seconds=reorder_window), self._try,
                                    self._dead_parked)
 
@@ -100,6 +102,7 @@ class Inbound:
             subject = delivery.prepared if isinstance(delivery.prepared, Command) else delivery.body
             if isinstance(result, Outcome):
                 metrics.ingested(subject, result)
+                self.replies += replies.to_delivery(delivery, result)
                 self.applied += not result.duplicate
                 if not result.duplicate:
                     changed.append(application_id(result.call_id, result.application_ref))
@@ -143,6 +146,7 @@ class Inbound:
         """Records the dead-lettering; the letter to send, if one is owed (``Dispatch``)."""
         key = self.records.key_of(delivery.message_id, delivery.body)
         if dead_letter_id(key) in seen:
+            self.replies += replies.to_delivery(delivery, error)
             return None
         seen.add(dead_letter_id(key))
         kept, too_large = delivery.kept()
@@ -151,6 +155,7 @@ class Inbound:
             self.trust.original_user(delivery), self.trust.routing_key(delivery),
             self.trust.first_seen(delivery), properties.encode(kept), too_large,
         )
+        self.replies += replies.to_delivery(delivery, error, dispatch.letter)
         return self._out(dispatch, delivery.body, kept)
 
     def _out(self, dispatch: Dispatch, body: bytes, kept: dict,
@@ -217,6 +222,7 @@ class Inbound:
         metrics.retried(body, result, not isinstance(result, Outcome) and early(result))
         if isinstance(result, Outcome):
             metrics.ingested(body, result)
+            self.replies += replies.to_parked(parked, result)  # released as applied or duplicate
         return result
 
     def _dead_parked(self, app_id: UUID, parked: ParkedMessage, error: DomainError) -> list[DeadLetterOut]:
@@ -228,6 +234,7 @@ class Inbound:
             parked.key, parked.message_id, error.code, bounded(error.message), body,
             parked.user_id, parked.routing_key, parked.first_seen, parked.properties,
             parked.headers_too_large)
+        self.replies += replies.to_parked(parked, error, dispatch.letter)
         self.ordering.forget(app_id, parked)
         return self._owe(parked.id, self._out(dispatch, body, properties.decode(parked.properties),
                                               parked.id), dispatch.letter.code)
@@ -239,6 +246,11 @@ class Inbound:
             return []
         self.unsent[parked] = letter
         return [letter]
+
+    def take_replies(self) -> list[replies.ReplyOut]:
+        """The replies owed so far (``replies``), handed over once."""
+        owed, self.replies = self.replies, []
+        return owed
 
     # -- what the broker made of the letters --------------------------------------------------
 

@@ -29,6 +29,7 @@ from pika.exceptions import AMQPError, NackError, UnroutableError
 from adapters.amqp import endpoints, properties
 from adapters.amqp.endpoints import Endpoints, close_quietly
 from adapters.amqp import topology as t
+from adapters.ops.dead_letters import every
 from adapters.store.inbound_records import InboundRecords
 from domain.inbound import DeadLetter, body_digest, message_key, other_body_key
 
@@ -50,11 +51,19 @@ class BodyNotStored(RedriveError):
         self.letter_id = letter_id
 
 
-def choose(records: InboundRecords, ids: Sequence[UUID] | None, all_open: bool) -> list[DeadLetter]:
-    """The letters to re-drive: every open one whose body is stored, or those named (all must
-    exist and have their body)."""
+def choose(records: InboundRecords, ids: Sequence[UUID] | None, all_open: bool,
+           code: str | None = None, limit: int | None = None) -> list[DeadLetter]:
+    """The letters to re-drive: every open one whose body is stored (with ``code``, only those
+    dead-lettered with it; with ``limit``, the first that many in the order recorded), or those
+    named (all must exist and have their body)."""
     if all_open:
-        return [x for x in records.dead_letters(open_only=True) if x.body is not None]
+        chosen = []
+        for letter in every(records):
+            if letter.body is not None and (code is None or letter.code == code):
+                chosen.append(letter)
+                if limit is not None and len(chosen) >= limit:
+                    break
+        return chosen
     letters = []
     for letter_id in dict.fromkeys(ids or []):
         letter = records.letter(letter_id)
@@ -73,18 +82,24 @@ def requeue(
     all_open: bool,
     by: str,
     reason: str | None = None,
+    code: str | None = None,
+    limit: int | None = None,
+    action_id: UUID | None = None,
 ) -> list[DeadLetter]:
-    """Re-drives the chosen dead letters; returns them as recorded afterwards. The re-drive is
-    recorded first as an operator action (who, why, which letters), an event of the log."""
+    """Re-drives the chosen dead letters (``choose``); returns them as recorded afterwards. The
+    re-drive is recorded first as an operator action (who, why, which letters; under
+    ``action_id`` when given), an event of the log."""
     from adapters.audit.evidence.actions import record_action
     from domain.operations import REDRIVE
 
-    letters = choose(records, ids, all_open)
+    letters = choose(records, ids, all_open, code, limit)
     if not letters:
         return []
-    record_action(records.towns, REDRIVE, by, reason,
-                  {"all": all_open, "letters": [str(letter.id) for letter in letters[:1000]],
-                   "count": len(letters)})
+    details = {"all": all_open, "letters": [str(letter.id) for letter in letters[:1000]],
+               "count": len(letters)}
+    if code is not None:
+        details["filter"] = {"code": code}
+    record_action(records.towns, REDRIVE, by, reason, details, id=action_id)
     service_user = pika.URLParameters(endpoints.first(url)).credentials.username
     try:
         connection = Endpoints(url).connect()

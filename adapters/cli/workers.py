@@ -84,6 +84,7 @@ def run_worker(args: argparse.Namespace) -> None:
     import threading
 
     from adapters.amqp.topology import amqp_url
+    from adapters.ops import lag_samples
     from workers.queues import QUEUES
     from workers.store_wait import StoreWait
     from workers.ticker import Ticker
@@ -104,7 +105,8 @@ def run_worker(args: argparse.Namespace) -> None:
         ", ".join(QUEUES), where, runtime.worker.worker_threads, args.tick)
     try:
         Ticker(runtime.schedule, runtime.nudge, args.tick, store_wait=store_wait,
-               catch_up=runtime.catch_up()).run(stop)
+               catch_up=runtime.catch_up(),
+               sample=lambda: lag_samples.record(runtime.installed.runner)).run(stop)
     finally:
         runtime.close()
     logging.getLogger("towns.worker").info("towns worker: stopped")

@@ -23,6 +23,7 @@ import adapters.http.metrics as metrics
 import adapters.http.ops as ops
 import adapters.http.page as page
 import adapters.http.reads as reads
+import adapters.http.session as session
 from adapters.http.auth import SECURITY_SCHEME
 from adapters.http.context import API_EXTENSION, install
 from adapters.http.context import api_of  # noqa: F401 - where callers of app find it
@@ -37,6 +38,7 @@ OPENAPI_VERSION = "3.0.3"
 BLUEPRINTS = (health.blp, events.blp, reads.blp, deadline_report.blp, audit.blp)
 """Every area of the app, in the order the OpenAPI document lists them."""
 BLUEPRINTS += (ops.blp,)  # the operators' area: /api/v1/ops/*
+BLUEPRINTS += (session.blp,)  # GET /api/v1/session: the caller and its panels
 BLUEPRINTS += (metrics.blp,)  # GET /metrics, no token
 
 

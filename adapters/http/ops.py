@@ -7,7 +7,9 @@ application data here, only queues, projections' lag, parked messages and dead l
 - ``POST /api/v1/ops/dead-letters/requeue`` with ``{"ids": [...]}`` or ``{"all": true}``:
   re-drives them (``adapters.amqp.redrive.requeue``) as the calling operator; ``{"requeued"}``;
 - ``GET /api/v1/ops/set-aside?projection=&limit=&cursor=&all=``: the events the read models
-  set aside, a page at a time, open ones unless ``all=true`` (where and why, not their data).
+  set aside, a page at a time, open ones unless ``all=true`` (where and why, not their data);
+- ``GET /api/v1/ops/incidents``, ``/api/v1/ops/charts``, ``/api/v1/ops/dead-letters/codes``,
+  ``/api/v1/ops/redrives`` and ``/api/v1/ops/redrives/{id}`` (``ops_incidents``).
 
 Where the figures come from is read per request: ``TOWNS_AMQP_URL``, ``TOWNS_RABBITMQ_API``, and
 the app's read models (``context.current_runner``) for the projections' lag.
@@ -43,5 +45,12 @@ from adapters.http.ops_set_aside import (  # noqa: F401 - re-exported: their old
     SetAsideQuerySchema,
     SetAsideSchema,
     list_set_aside,
+)
+from adapters.http.ops_incidents import (  # noqa: F401 - incidents, charts, re-drive history
+    get_charts,
+    get_dead_letter_codes,
+    get_incidents,
+    get_redrive,
+    list_redrives,
 )
 # isort: on

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -16,7 +16,7 @@ from adapters.http.errors import ErrorSchema, error_response
 from adapters.http.events import request_body
 from adapters.http.ops_blueprint import blp
 from adapters.inbound.ingest import decode
-from adapters.ops import dead_letters
+from adapters.ops import dead_letters, incidents
 from adapters.store.inbound_records import InboundRecords
 from domain.errors import Malformed, SchemaInvalid
 from domain.inbound import DeadLetter
@@ -70,9 +70,17 @@ class DeadLettersPageSchema(Schema):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
+MAX_BULK = 500
+"""At most this many letters per request with ``all`` (``limit`` lowers it); ``remaining``
+says how many more open letters match, for another request."""
+
+
 class RequeueSchema(Schema):
     ids = fields.List(fields.UUID(), metadata={"description": "dead letter ids"})
-    all = fields.Boolean(metadata={"description": "true: every open dead letter"})
+    all = fields.Boolean(metadata={"description": f"true: the open dead letters, the first "
+                                                  f"{MAX_BULK} (or limit) in the order recorded"})
+    code = fields.String(metadata={"description": "with all: only those dead-lettered with this code"})
+    limit = fields.Integer(metadata={"description": f"with all: at most this many (1-{MAX_BULK})"})
     reason = fields.String(metadata={"description": "why: recorded with the operator and the "
                                                     "time as an event of the log (≤ 1,000)"})
 
@@ -80,6 +88,13 @@ class RequeueSchema(Schema):
 class RequeuedSchema(Schema):
     requeued = fields.Integer(required=True)
     ids = fields.List(fields.String(), metadata={"description": "the letters re-driven"})
+    redrive_id = fields.String(allow_none=True, metadata={
+        "description": "the re-drive as recorded: GET /api/v1/ops/redrives/{redrive_id} follows "
+                       "what became of its letters; null when nothing was re-driven"})
+    limit = fields.Integer(allow_none=True, metadata={"description": "the bound applied (with all)"})
+    remaining = fields.Integer(allow_none=True, metadata={
+        "description": "with all: open letters matching that this request left (over the limit; "
+                       "counted up to the scan bound)"})
 
 
 _UNAVAILABLE = "unavailable: RabbitMQ is not configured or failed; the message says which"
@@ -124,6 +139,8 @@ def requeue_dead_letters():
     body = decode(request_body(current_principal()))  # malformed as for an event
     ids, all_open = _requeue_request(body)
     reason = body.get("reason")
+    code = body.get("code") if all_open else None
+    limit = min(body.get("limit") or MAX_BULK, MAX_BULK) if all_open else None
     records = InboundRecords(current_towns())
     for i, letter_id in enumerate(ids or []):
         letter = records.letter(letter_id)
@@ -136,19 +153,29 @@ def requeue_dead_letters():
     url = t.amqp_url()
     if not url:
         return error_response("unavailable", "TOWNS_AMQP_URL is not set: re-driving needs RabbitMQ", 503)
+    action_id = uuid4()
     try:
-        done = requeue(records, url, ids, all_open, current_principal().name, reason)
+        done = requeue(records, url, ids, all_open, current_principal().name, reason,
+                       code=code, limit=limit, action_id=action_id)
     except RedriveError as error:
         log.warning("re-drive by %s failed: %s", current_principal().name, error)
         return error_response("unavailable", str(error), 503)
-    return {"requeued": len(done), "ids": [str(letter.id) for letter in done]}
+    answer = {"requeued": len(done), "ids": [str(letter.id) for letter in done],
+              "redrive_id": str(action_id) if done else None}
+    if all_open:
+        remaining = 0
+        if len(done) >= limit:
+            remaining = incidents.open_by_code(records)["codes"].get(code, 0) if code \
+                else incidents.open_by_code(records)["open"]
+        answer.update(limit=limit, remaining=remaining)
+    return answer
 
 
 def _requeue_request(body: Any) -> tuple[list[UUID] | None, bool]:
     """(ids, all) of a requeue body, or SchemaInvalid naming what is wrong."""
     if not isinstance(body, dict):
         raise Malformed('the body is not a JSON object: {"ids": [...]} or {"all": true}')
-    unknown = sorted(set(body) - {"ids", "all", "reason"})
+    unknown = sorted(set(body) - {"ids", "all", "reason", "code", "limit"})
     if unknown:
         raise SchemaInvalid(f"unknown fields: {', '.join(unknown)}",
                             {name: "unknown field" for name in unknown})
@@ -163,7 +190,17 @@ def _requeue_request(body: Any) -> tuple[list[UUID] | None, bool]:
         if body["all"] is not True:
             raise SchemaInvalid('"all" re-drives every open dead letter and must be true',
                                 {"all": "must be true; name letters with ids"})
+        code, limit = body.get("code"), body.get("limit")
+        if code is not None and (not isinstance(code, str) or not 0 < len(code) <= 100):
+            raise SchemaInvalid("code is an error code", {"code": "an error code (1-100 characters)"})
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or not 1 <= limit <= MAX_BULK):
+            raise SchemaInvalid(f"limit is a whole number from 1 to {MAX_BULK}",
+                                {"limit": f"a whole number from 1 to {MAX_BULK}"})
         return None, True
+    for name in ("code", "limit"):
+        if name in body:
+            raise SchemaInvalid(f"{name} goes with all, not with ids", {name: "only with all"})
     ids = body["ids"]
     if not isinstance(ids, list) or not ids:
         raise SchemaInvalid("ids is a non-empty list of dead letter ids",

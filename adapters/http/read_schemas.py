@@ -31,6 +31,11 @@ class ListArgs(Schema):
     city = fields.String(validate=validate.OneOf(CITY_CODES),
                          metadata={"description": "a jurisdiction code, e.g. shunde"})
     track = fields.String(validate=validate.OneOf(TRACKS))
+    ref_prefix = fields.String(
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "only applications whose reference starts with this text"
+                                 " (case-sensitive), e.g. GZ-2017-00; with limit, a bounded"
+                                 " search by reference"})
     limit = fields.Integer(load_default=DEFAULT_LIMIT,
                            validate=validate.Range(min=1, max=MAX_LIMIT))
     cursor = CursorField(metadata={"description": "the next_cursor of the previous page"})

@@ -59,6 +59,8 @@ def list_applications(args: dict):
 
     From the summaries read model as it stands. A city sees its jurisdiction and an applicant
     its own applications whatever ``city`` asks for (another city: an empty list).
+    ``ref_prefix`` keeps the applications whose reference starts with it (a search by
+    reference: at most ``limit`` of them a page, in reference order).
     """
     if args.get("call_id") is not None:
         current_towns().call(args["call_id"])
@@ -66,7 +68,8 @@ def list_applications(args: dict):
     possible, city = reach.city_filter(args.get("city"))
     if not possible:
         return {"items": [], "next_cursor": None}
-    filters = {**{k: args.get(k) for k in ("call_id", "status", "track")}, "city": city}
+    filters = {**{k: args.get(k) for k in ("call_id", "status", "track", "ref_prefix")},
+               "city": city}
     keep = (lambda ids: reach.keep(current_towns(), ids)) if reach.owner else None
     page = queries.summaries(current_runner().store, filters, args.get("cursor"),
                                  args["limit"], keep)

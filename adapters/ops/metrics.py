@@ -18,6 +18,10 @@ Counted where it happens, in prometheus_client's default registry of the process
   confirm: ``reason`` nacked, returned (unroutable), channel_closed or connection_closed;
 - ``towns_dead_letters_unpublished_total``: dead letters given up after their last send failed
   too: acknowledged, in the database only (``published: false``), for an operator to re-drive.
+- ``towns_ingest_replies_total{result}``: replies to a RabbitMQ message's ``reply_to``
+  (``adapters.amqp.replies``): ``result`` confirmed, returned (no such queue), nacked,
+  unconfirmed (not confirmed within the wait), channel_closed, connection_closed, unsendable,
+  or invalid_reply_to (the ``reply_to`` was refused: nothing published).
 
 Read at scrape time from the store (``scrape_registry``), by ``GET /metrics`` only:
 
@@ -73,6 +77,9 @@ DEAD_LETTERS_UNPUBLISHED = Counter(
     "towns_dead_letters_unpublished",
     "Dead letters never confirmed by the broker: recorded in the database only.",
 )
+REPLIES = Counter(
+    "towns_ingest_replies", "Replies to the reply_to of RabbitMQ messages, by result.", ["result"],
+)
 DEADLINE_CHECKS = Counter(
     "towns_deadline_checks", "Deadline checks run by the workers, by call and outcome.",
     ["call_id", "outcome"],
@@ -127,6 +134,11 @@ def dead_letter_not_confirmed(reason: str) -> None:
 
 def dead_letter_given_up() -> None:
     DEAD_LETTERS_UNPUBLISHED.inc()
+
+
+def replied(result: str, count: int = 1) -> None:
+    """``count`` replies to ``reply_to`` ended as ``result`` (``adapters.amqp.reply_sender``)."""
+    REPLIES.labels(result).inc(count)
 
 
 def deadline_checked(call_id: str, due: bool) -> None:

@@ -259,6 +259,31 @@ def test_filters_combine_and_bad_ones_are_schema_invalid_with_their_field(histor
              "unknown_call")
 
 
+def test_a_reference_prefix_finds_applications_by_ref_within_the_callers_reach(history):
+    assert refs(history.ok("/api/v1/applications", ref_prefix="SD-2017-00")) == SHUNDE
+    assert refs(history.ok("/api/v1/applications", ref_prefix="GZ-2017-001",
+                           call_id=CALL)) == {"GZ-2017-001"}
+    assert refs(history.ok("/api/v1/applications", ref_prefix="SD-2017-00",
+                           status="returned")) == {"SD-2017-003"}
+    # case-sensitive, and a prefix is text: no wildcard of SQL's LIKE
+    for absent in ("sd-2017", "SD-2017-0%", "SD_2017", "SD-2017-0011"):
+        assert history.ok("/api/v1/applications", ref_prefix=absent)["items"] == [], absent
+    # bounded: at most limit items a page, the rest behind next_cursor
+    first = history.ok("/api/v1/applications", ref_prefix="SD-", limit=2)
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    rest = history.ok("/api/v1/applications", ref_prefix="SD-", limit=2,
+                      cursor=first["next_cursor"])
+    assert refs(first) | refs(rest) == SHUNDE and rest["next_cursor"] is None
+    # within the caller's reach only
+    assert history.ok("/api/v1/applications", "guangzhou-city", ref_prefix="SD-")["items"] == []
+    assert refs(history.ok("/api/v1/applications", "shunde-applicant", ref_prefix="SD-2017-002")) \
+        == {"SD-2017-002"}
+    for bad in ("", "x" * 129):
+        error = error_of(history.get("/api/v1/applications", "province", ref_prefix=bad), 422,
+                         "schema_invalid")
+        assert set(error["details"]) == {"ref_prefix"}
+
+
 def test_pages_of_two_cover_five_applications_without_gaps_or_repeats(history):
     whole = [i["application_ref"] for i in history.ok("/api/v1/applications")["items"]]
     pages, cursor = [], None
@@ -453,7 +478,8 @@ def test_audit_verify_answers_the_verdict_of_the_whole_log(history):
 def test_every_read_is_documented_with_its_schema_security_and_refusals(history):
     spec = history.client.get("/api/v1/openapi.json").get_json()
     paths = {
-        "/api/v1/applications": {"call_id", "status", "city", "track", "limit", "cursor"},
+        "/api/v1/applications": {"call_id", "status", "city", "track", "ref_prefix", "limit",
+                                  "cursor"},
         "/api/v1/applications/{call_id}/{ref}": {"as_of", "known_at", "version"},
         "/api/v1/applications/{call_id}/{ref}/history": set(),
         "/api/v1/calls/{call_id}/deadline-report": set(),

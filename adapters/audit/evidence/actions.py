@@ -38,8 +38,8 @@ def local_actor() -> str:
 
 
 def record_action(towns: Any, action: str, actor: str, reason: str | None,
-                  details: dict | None = None) -> OperatorAction:
-    taken = OperatorAction.take(action, actor, reason, details)
+                  details: dict | None = None, id: Any = None) -> OperatorAction:
+    taken = OperatorAction.take(action, actor, reason, details, id=id)
     towns.save(taken)
     return taken
 

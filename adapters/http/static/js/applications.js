@@ -1,12 +1,15 @@
 // The applications table: GET /api/v1/applications with filters (call, status, city, track) and
-// keyset paging (next_cursor). Clicking a row opens its timeline.
+// keyset paging (next_cursor). Clicking a row opens its timeline, and so does the search by
+// reference of the top bar (search.js).
 
 import { api, withQuery } from "./api.js";
 import { $$, badge, cityName, clear, h, instant, number } from "./dom.js";
 import { Panel } from "./panel.js";
+import { createSearch } from "./search.js";
 
 export function createApplications(settings, { onOpen }) {
   const panel = new Panel("panel-applications");
+  const search = createSearch(settings, { onOpen });
   const form = document.getElementById("app-filters");
   const rows = document.getElementById("apps-rows");
   const pageLabel = document.getElementById("apps-page");
@@ -125,7 +128,7 @@ export function createApplications(settings, { onOpen }) {
   return {
     load: restart,
     show,
-    reset: () => { panel.reset(); clear(rows); pageLabel.textContent = ""; selected = null; },
+    reset: () => { panel.reset(); search.reset(); clear(rows); pageLabel.textContent = ""; selected = null; },
   };
 }
 

@@ -1,5 +1,7 @@
 // Small DOM and formatting helpers. Text always goes in as text nodes, never as HTML.
 
+import { formatInstant } from "./time.js";
+
 /** h("td", {class: "num", dataset: {test: "x"}}, child, "text", …) */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -32,32 +34,14 @@ export function clear(el) {
 export const $ = (selector, root = document) => root.querySelector(selector);
 export const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
 
-/** "2017-02-28T16:46:30.123456+08:00" → "2017-02-28 16:46:30.123 +08:00"; the ISO text in a title. */
+/** An instant as the desk shows every time: at +08:00 (Asia/Shanghai), to the millisecond, with
+ * its UTC in the title and the API's text in datetime ("2017-02-28T08:46:30.123456Z" →
+ * "2017-02-28 16:46:30.123 +08:00", title "2017-02-28 08:46:30.123456 UTC"). */
 export function instant(iso) {
   if (!iso) return h("span", { class: "muted" }, "—");
-  const match = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/.exec(iso);
-  if (!match) return h("time", { datetime: iso }, iso);
-  const [, date, time, fraction, offset] = match;
-  const ms = fraction ? fraction.slice(0, 4) : "";
-  const zone = offset === "Z" ? "+00:00" : offset || "";
-  return h("time", { datetime: iso, title: iso }, `${date} ${time}${ms}`, zone ? h("span", { class: "offset" }, ` ${zone}`) : "");
-}
-
-/** The local date and time ("YYYY-MM-DDTHH:MM:SS") of an instant at an offset ("+08:00"). */
-export function localAt(iso, offset, milliseconds = false) {
-  const minutes = offsetMinutes(offset);
-  const when = new Date(iso);
-  if (Number.isNaN(when.getTime()) || minutes === null) return "";
-  return new Date(when.getTime() + minutes * 60000).toISOString().slice(0, milliseconds ? 23 : 19);
-}
-
-/** "+08:00" → 480; null for anything else. */
-export function offsetMinutes(offset) {
-  const match = /^([+-])(\d{2}):(\d{2})$/.exec(offset || "");
-  if (!match) return null;
-  const [, sign, hours, minutes] = match;
-  const total = Number(hours) * 60 + Number(minutes);
-  return Number(hours) > 23 || Number(minutes) > 59 ? null : sign === "-" ? -total : total;
+  const shown = formatInstant(iso);
+  if (!shown) return h("time", { datetime: iso, title: iso }, iso);
+  return h("time", { datetime: iso, title: shown.title }, shown.text, h("span", { class: "offset" }, ` ${shown.zone}`));
 }
 
 export function shortHash(hash, length = 12) {

@@ -14,13 +14,13 @@ export function createPipeline(settings, { onCell }) {
   const summary = document.getElementById("pipeline-summary");
   const callSelect = document.getElementById("pipeline-call");
 
-  async function load() {
-    const current = panel.begin();
+  async function load({ quiet = false } = {}) {
+    const current = panel.begin(quiet);
     const callId = callSelect.value;
     const counts = new Map(); // city → Map(status → n)
     let total = 0;
     let cursor = null;
-    summary.textContent = "Counting…";
+    if (!quiet) summary.textContent = "Counting…";
     try {
       do {
         const page = await api(withQuery("/api/v1/applications", { call_id: callId, limit: PAGE, cursor }));
@@ -32,15 +32,14 @@ export function createPipeline(settings, { onCell }) {
           total += 1;
         }
         cursor = page.next_cursor;
-        summary.textContent = `Counting… ${total} so far`;
+        if (!quiet) summary.textContent = `Counting… ${total} so far`;
       } while (cursor);
       render(counts, total, callId);
       panel.ready();
     } catch (error) {
-      if (current()) {
+      if (current() && !panel.failOrStale(error, quiet)) {
         clear(table);
         summary.textContent = "";
-        panel.fail(error);
       }
     }
   }
@@ -100,7 +99,7 @@ export function createPipeline(settings, { onCell }) {
         onclick: () => onCell(filter) }, String(n)));
   }
 
-  document.getElementById("pipeline-refresh").addEventListener("click", load);
-  callSelect.addEventListener("change", load);
-  return { load, reset: () => { panel.reset(); clear(table); summary.textContent = ""; } };
+  document.getElementById("pipeline-refresh").addEventListener("click", () => load());
+  callSelect.addEventListener("change", () => load());
+  return { load, refresh: () => load({ quiet: true }), reset: () => { panel.reset(); clear(table); summary.textContent = ""; } };
 }
