@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test unit cluster-test bench clean
+.PHONY: demo test unit cluster-test bench clean soak
 
 $(INSTALLED): setup.py pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -31,3 +31,10 @@ bench: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) *.egg-info towns.db
+
+# A long steady stream through consume, worker and serve as deployed (bench/soak.py; not part
+# of `make test`): SOAK_COUNT messages at SOAK_RATE per second, memory, latency and counts checked.
+SOAK_COUNT ?= 1000000
+SOAK_RATE ?= 1000
+soak: $(INSTALLED)
+	SOAK_COUNT=$(SOAK_COUNT) SOAK_RATE=$(SOAK_RATE) $(VENV)/bin/python bench/soak.py

@@ -45,6 +45,7 @@ def log_url(applications: int) -> str:
 def ensure_log(towns, applications: int) -> int:
     head = towns.recorder.max_notification_id() or 0
     if head >= applications * 10 + 20:
+        analyse(towns)
         return head
     if head:
         raise SystemExit(f"schema holds a partial log ({head} events): drop it and run again")
@@ -52,7 +53,21 @@ def ensure_log(towns, applications: int) -> int:
     events = generate(towns, applications)
     twenty_event_application(towns)
     print(f"generated {events + 20:,} events in {time.perf_counter() - start:.0f} s")
+    analyse(towns)
     return towns.recorder.max_notification_id()
+
+
+def analyse(towns) -> None:
+    """Gives the generated log's table the planner statistics a server running autovacuum
+    would have (this one may run without it): without them PostgreSQL takes a read of a few
+    thousand rows for a read of most of the table, and compiles it (JIT) for each query."""
+    table = f"{towns.recorder.datastore.schema}.{towns.recorder.events_table_name}"
+    with psycopg.connect(PostgresUrl.parse(POSTGRES_URL).conninfo(), autocommit=True) as conn:
+        row = conn.execute("SELECT last_analyze IS NULL AND last_autoanalyze IS NULL "
+                           "FROM pg_stat_user_tables WHERE relid = %s::regclass",
+                           (table,)).fetchone()
+        if row is None or row[0]:
+            conn.execute(f"ANALYZE {table}")
 
 
 def raw_rate(towns) -> tuple[int, float]:
@@ -129,15 +144,15 @@ def main() -> None:
         count, seconds = catch_up(runner, name)
         rows.append((name, f"{count:,}", f"{seconds:.1f}", f"{rate(count, seconds):,.0f}",
                      f"{rate(count, seconds) / raw * 100:.0f} %"))
-    print("\ncatch-up from zero, PostgreSQL (target: each at least 50 % of the raw rate)")
+    print("\ncatch-up from zero, PostgreSQL (target: each at least 75 % of the raw rate)")
     print(table(rows, ("reader", "events", "seconds", "events/s", "of raw")))
     open_apps, lapsed, seconds = deadline_check(towns, store)
     forget_after(towns, url, head)  # the generated log stays as it was, for the next run
     print(f"\ndeadline check over {open_apps:,} applications of the call: {lapsed:,} lapsed "
-          f"in {seconds:.1f} s (target under 15 s)")
+          f"in {seconds:.1f} s (target under 5 s)")
     p50, p95 = replay_p95(towns)
     print(f"replay of a 20-event application as of a date: p50 {p50:.2f} ms, p95 {p95:.2f} ms "
-          "(target p95 under 5 ms)")
+          "(target p95 under 1 ms)")
 
 
 if __name__ == "__main__":

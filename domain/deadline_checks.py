@@ -6,6 +6,7 @@ evidence's own command. A collaborator of the application service (``domain.serv
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -97,18 +98,34 @@ class DeadlineChecks:
         return DeadlineRun(call.id, as_of, True, checked + more, sorted(lapsed + found), first_run)
 
     def _check_ids(self, call: Call, ids: Sequence[UUID], as_of: datetime) -> tuple[int, list[str]]:
+        """The chunks in turn. Where the store reads from other threads (``reads_ahead``), the
+        next chunk's events are read while this one is decided and saved: the chunks are
+        distinct applications, and a read made early is as good as one made later (an event
+        recorded meanwhile fails the save, which is then decided again on a fresh read)."""
+        chunks = [ids[start : start + CHECK_CHUNK] for start in range(0, len(ids), CHECK_CHUNK)]
         checked, lapsed = 0, []
-        for start in range(0, len(ids), CHECK_CHUNK):
-            c, found = self._check_chunk(call, ids[start : start + CHECK_CHUNK], as_of)
-            checked, lapsed = checked + c, lapsed + found
+        if len(chunks) < 2 or not getattr(self.store, "reads_ahead", False):
+            for chunk in chunks:
+                c, found = self._check_chunk(call, chunk, as_of)
+                checked, lapsed = checked + c, lapsed + found
+            return checked, lapsed
+        with ThreadPoolExecutor(1, thread_name_prefix="towns-deadline-read") as pool:
+            ahead = pool.submit(self.store.select_events_of, list(chunks[0]))
+            for i, chunk in enumerate(chunks):
+                records = ahead.result()
+                if i + 1 < len(chunks):
+                    ahead = pool.submit(self.store.select_events_of, list(chunks[i + 1]))
+                c, found = self._check_chunk(call, chunk, as_of, records)
+                checked, lapsed = checked + c, lapsed + found
         return checked, lapsed
 
     def _check_chunk(
-        self, call: Call, ids: Sequence[UUID], as_of: datetime
+        self, call: Call, ids: Sequence[UUID], as_of: datetime, records: list | None = None
     ) -> tuple[int, list[str]]:
+        """``records``: the chunk's stored events, read already (for the first attempt)."""
         for attempt in range(SAVE_ATTEMPTS):
             work = Work(self.repository)
-            work.hold(self.reader.read_many(ids))
+            work.hold(self.reader.read_many(ids, records if attempt == 0 else None))
             checked, lapsed = 0, []
             for app_id in ids:
                 app = work.get(app_id)

@@ -64,14 +64,18 @@ class ChainBreak:
         return {"version": self.version, "reason": self.reason}
 
 
-def first_break(events: Sequence[Application.Event | Exception]) -> ChainBreak | None:
-    """The first event whose hash or link does not hold; an event that cannot be decoded is one."""
+def first_break(events: Sequence[Application.Event | Exception],
+                computed: Sequence[str | None] | None = None) -> ChainBreak | None:
+    """The first event whose hash or link does not hold; an event that cannot be decoded is one.
+    ``computed``, where given, holds for each event what its ``computed_hash()`` gives, or None
+    where it is to be asked."""
     previous = GENESIS
     for position, event in enumerate(events, start=1):
         if isinstance(event, Exception):
             return ChainBreak(position, f"event {position} cannot be decoded: {event}")
         try:
-            reason = link_break(previous, event)
+            reason = link_break(previous, event,
+                                None if computed is None else computed[position - 1])
         except Exception as error:  # noqa: BLE001 - a record that decodes to a broken event
             return ChainBreak(position, f"event {position} is not a whole event: {error}")
         if reason:
@@ -80,12 +84,13 @@ def first_break(events: Sequence[Application.Event | Exception]) -> ChainBreak |
     return None
 
 
-def link_break(previous: str, event: Application.Event) -> str | None:
+def link_break(previous: str, event: Application.Event, computed: str | None = None) -> str | None:
     """Why ``event`` does not follow ``previous`` (the hash of the event before it, ``GENESIS``
     for the first) or does not match its own content; None if it holds. Raises what computing
-    the hash of a broken event raises."""
+    the hash of a broken event raises. ``computed``: what ``event.computed_hash()`` gives,
+    where known."""
     if event.prev_hash != previous:
         return "link to the previous event does not match"
-    if event.computed_hash() != event.hash:
+    if (event.computed_hash() if computed is None else computed) != event.hash:
         return "content does not match its hash"
     return None

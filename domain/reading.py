@@ -17,6 +17,7 @@ from domain import deadline
 from domain.applications import Application, application_id
 from domain.calls import Call
 from domain.check_log import CheckLog
+from domain.decoding import StoredDecoder
 from domain.errors import UnknownApplication
 from domain.history import ChainBreak, first_break, fold, select
 from domain.store import Store
@@ -59,6 +60,7 @@ class Reader:
         self.mapper = mapper
         self.repository = repository
         self.check_log = check_log
+        self.decoder = StoredDecoder(mapper)
 
     def application_ids(self, call_id: str, after: int = 0) -> Iterator[UUID]:
         """The ids of the call's applications, in the order they were first recorded (those
@@ -93,10 +95,11 @@ class Reader:
         it (``known_at``, record time) and, as of a business time, once that time had reached
         the check's (cutoff + grace, when its lapses are dated)."""
         call = self.call(app.call_id)
-        checked_at = self.check_log.checked_at(call)
-        if checked_at is not None and known_at is not None and checked_at > known_at:
-            checked_at = None
         if as_of is not None and as_of < call.check_due_at:
+            checked_at = None  # not yet due then: whether it has run since does not count
+        else:
+            checked_at = self.check_log.checked_at(call)
+        if checked_at is not None and known_at is not None and checked_at > known_at:
             checked_at = None
         before = self._closed_before_check(app, call) if checked_at is not None else None
         if before is not None:
@@ -124,10 +127,10 @@ class Reader:
     ) -> Replay:
         """The history and the state at a point: business time, record time or version."""
         self.call(call_id)
-        stored = self.stored_events(application_id(call_id, ref))
+        stored, computed = self._decoded(self.store.select_events(application_id(call_id, ref)))
         if not stored:
             raise never_submitted(call_id, ref)
-        chain_break = first_break(stored)
+        chain_break = first_break(stored, computed)
         events = [e for e in stored if not isinstance(e, Exception)]
         applied = select(events, as_of, known_at, version)
         state = fold(applied)
@@ -138,7 +141,22 @@ class Reader:
         return Replay(events, applied, state, outcome, chain_break)
 
     def verify_application(self, call_id: str, ref: str) -> ChainBreak | None:
-        return first_break(self.stored_events(application_id(call_id, ref)))
+        return first_break(*self._decoded(self.store.select_events(application_id(call_id, ref))))
+
+    def _decoded(self, records: Sequence[Any]) -> tuple[list[Any], list[str | None]]:
+        """``decode_stored`` of each record, and what each event's ``computed_hash()`` gives
+        where that is plainly computed from its stored text as it is decoded (else None)."""
+        stored: list[Any] = []
+        computed: list[str | None] = []
+        for record in records:
+            found = self.decoder.plain_hashed(record)
+            if found is None:
+                stored.append(self._decode_full(record))
+                computed.append(None)
+            else:
+                stored.append(found[0])
+                computed.append(found[1])
+        return stored, computed
 
     def stored_events(self, aggregate_id: UUID) -> list[Application.Event | Exception]:
         """Every stored event, decoded; a record that cannot be decoded stands as its error."""
@@ -148,6 +166,11 @@ class Reader:
         """One stored record (an event or a notification) decoded, or the error that says why
         it cannot be: encoding the event again must give back exactly the stored bytes (in
         the version of its class that stored them, for an event upcast since)."""
+        event = self.decoder.plain(record)
+        return event if event is not None else self._decode_full(record)
+
+    def _decode_full(self, record: Any) -> Any:
+        """``decode_stored`` by the mapper: decoded, then encoded again and compared."""
         try:
             event = self.mapper.to_domain_event(record)
             # Decoding forgives some bytes (a date's separator, an offset's sign).
@@ -167,13 +190,17 @@ class Reader:
         transcoder = mapper.transcoder
         return transcoder.encode(transcoder.decode(record.state)) == record.state
 
-    def read_many(self, ids: Sequence[UUID]) -> dict[UUID, Application | None]:
+    def read_many(self, ids: Sequence[UUID],
+                  records: Sequence[Any] | None = None) -> dict[UUID, Application | None]:
         """The aggregates ``ids`` names (None: does not exist), from one read of all their
-        events. Each is folded from its first event; snapshots only save work on a single read."""
+        events (``records``: that read, made already). Each is folded from its first event;
+        snapshots only save work on a single read."""
         histories: dict[UUID, list] = {app_id: [] for app_id in ids}
-        for stored in self.store.select_events_of(list(ids)):
+        if records is None:
+            records = self.store.select_events_of(list(ids))
+        for stored in records:
             histories[stored.originator_id].append(stored)
-        decode = self.mapper.to_domain_event
+        decode = self.decoder.event
         folded: dict[UUID, Application | None] = {}
         for app_id, history in histories.items():
             aggregate = None

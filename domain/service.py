@@ -41,6 +41,7 @@ from domain.history import ChainBreak
 from domain.principals import Principal
 from domain.reading import Reader, Replay
 from domain.store import store_of
+from domain.stored_encoding import StoredMapper
 from domain.work import AggregateCache, Work
 
 __all__ = ["COMMANDS", "Towns"]
@@ -66,6 +67,13 @@ class Towns(EventSourcedApplication):
         )
         self._cache = AggregateCache()
         self._writing = threading.RLock()
+
+    def construct_mapper(self) -> Any:
+        """The library's mapper, its events' JSON written by orjson where the bytes are the
+        same (``domain.stored_encoding``); a mapper named by ``MAPPER_TOPIC`` is used as given."""
+        if self.factory.env.get(self.factory.MAPPER_TOPIC):
+            return super().construct_mapper()
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=StoredMapper)
 
     # -- entry points ------------------------------------------------------------------------
 

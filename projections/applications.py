@@ -15,7 +15,7 @@ from domain import deadline as dl
 from projections.application_state import (  # noqa: F401 - the views' own, for their readers
     CHECK, LAST_WINS, TOPICS, TYPES, Stored, criteria_outcome, fold, new_state, receipts,
     with_outcome)
-from projections.base import Projection, Recorded, displayed
+from projections.base import Projection, Recorded, displayed, parse
 from projections.store import Tx
 
 class ApplicationRows(Projection):
@@ -168,15 +168,20 @@ class DeadlineReport(ApplicationRows):
 
 def deadline_candidates(tx: Tx, call_id: str, cutoff: datetime) -> list[UUID]:
     """Applications of the call the deadline report shows open and short of the condition at
-    the cutoff: all the deadline check needs to load (the others met it, for good)."""
-    rows = tx.all("SELECT state FROM deadline_report WHERE call_id = ?", (call_id,))
+    the cutoff: all the deadline check needs to load (the others met it, for good). A row's
+    JSON is read only where its status column (the state's own status) leaves it subject to
+    the check, and by orjson where that reads it as ``json`` does (``projections.base.parse``)."""
+    rows = tx.all("SELECT status, state FROM deadline_report WHERE call_id = ?", (call_id,))
     found = []
-    for (text,) in rows:
-        state = json.loads(text)
-        if not dl.subject_to_check(state["status"]):
+    subject, short = dl.subject_to_check, dl.shortfalls
+    for status, text in rows:
+        if not subject(status):
+            continue
+        state = parse(text.encode("utf-8"))
+        if not subject(state["status"]):
             continue
         recommended = state["recommended_at"]
         recommended_at = datetime.fromisoformat(recommended) if recommended else None
-        if dl.shortfalls(recommended_at, receipts(state), cutoff):
+        if short(recommended_at, receipts(state), cutoff):
             found.append(UUID(state["app_id"]))
     return found

@@ -101,9 +101,8 @@ class ProjectionRunner:
         event at a time (``_one_by_one``), in another."""
         try:
             with self.store.transaction() as tx:
-                if not tx.try_lock(key):
+                if not tx.try_lock(key, derived=True):
                     return None
-                tx.derived()
                 return self._advance(tx, projection, key, names, batch)
         except Exception as error:
             if unreachable(error):
@@ -115,26 +114,31 @@ class ProjectionRunner:
 
     def _advance(self, tx: Tx, projection: Projection, key: str, names: dict, batch: int) -> int:
         position = self.store.position(tx, key)
-        head = self.towns.recorder.max_notification_id() or 0
-        mapper = self.towns.mapper
-        if self._plain(projection):
-            recorded = self.ahead.after(position, batch, projection.topics)
-        else:
-            decode = mapper.to_domain_event
-            recorded = [Recorded(n.id, n.topic, decode(n), n.state, n.originator_id,
-                                 n.originator_version)
-                        for n in self.towns.recorder.select_notifications(
-                            start=position, limit=batch, topics=projection.topics,
-                            inclusive_of_start=False)]
+        recorded = self._page(projection, position, batch)
         if not recorded:
-            # Nothing of its topics up to the head read before the query: every event up to
-            # there is committed (commit order is notification order), so skip over them.
-            if head > position:
-                self.store.set_position(tx, key, head, _now())
-            return 0
+            # Nothing of its topics after the position: read the head, then look again. If
+            # still nothing up to the head read before that second look, every event up to
+            # there is committed (commit order is notification order): skip over them.
+            head = self.towns.recorder.max_notification_id() or 0
+            recorded = self._page(projection, position, batch)
+            if not recorded:
+                if head > position:
+                    self.store.set_position(tx, key, head, _now())
+                return 0
         projection.apply(tx, names, recorded)
         self.store.set_position(tx, key, recorded[-1].position, _now())
         return len(recorded)
+
+    def _page(self, projection: Projection, position: int, batch: int) -> list[Recorded]:
+        """The next page of the projection's topics after ``position``, as it reads them."""
+        if self._plain(projection):
+            return self.ahead.after(position, batch, projection.topics)
+        decode = self.towns.mapper.to_domain_event
+        return [Recorded(n.id, n.topic, decode(n), n.state, n.originator_id,
+                         n.originator_version)
+                for n in self.towns.recorder.select_notifications(
+                    start=position, limit=batch, topics=projection.topics,
+                    inclusive_of_start=False)]
 
     def _one_by_one(self, tx: Tx, projection: Projection, key: str, names: dict,
                     batch: int) -> int:

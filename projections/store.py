@@ -146,20 +146,22 @@ class Tx:
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
         return self.execute(sql, params).fetchone()
 
-    def try_lock(self, name: str) -> bool:
-        """Whether this transaction may write ``name``; held until it ends."""
+    def try_lock(self, name: str, derived: bool = False) -> bool:
+        """Whether this transaction may write ``name``, held till it ends; ``derived``: also
+        ``derived()`` (on PostgreSQL in the lock's own statement)."""
         if self.dialect == "postgres":
             # Advisory locks are per database: the schema keeps deployments that share one apart.
             scoped = f"{self.store.schema}/{name}".encode()
             key = int.from_bytes(hashlib.sha256(scoped).digest()[:8], "big", signed=True)
-            return bool(self.one("SELECT pg_try_advisory_xact_lock(?)", (key,))[0])
+            also = ", set_config('synchronous_commit', 'off', true)" if derived else ""
+            return bool(self.one(f"SELECT pg_try_advisory_xact_lock(?){also}", (key,))[0])
         lock = open(self.store.lock_path(name), "a+")  # noqa: SIM115 - closed at the end
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.close()
             return False
-        self._files.append(lock)
+        self._files.append(lock)  # (``derived`` asks nothing of SQLite)
         return True
 
     def release(self) -> None:

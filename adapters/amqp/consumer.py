@@ -14,7 +14,8 @@ and exits 0.
 
 A message with ``reply_to`` has its outcome published to that queue after the commit and before
 the ack (``reply_sender``, ``replies``), all of a batch's replies confirmed together, within a
-bounded wait.
+bounded wait, on a connection of the replies' own: a reply the broker answers by closing the
+connection loses that one, never the consumer's.
 
 No message can stop the consumer twice the same way: when the broker refuses a dead letter, or
 closes the channel or the connection as it is sent, that is recorded on the letter before
@@ -78,7 +79,7 @@ class Consumer(ConsumerBatches, ConsumerServing):
         self.sweep_seconds = sweep_seconds
         self.backoff = Backoff()
         self.store_watch = StoreWatch(store_probe)
-        self.reply_sender = ReplySender()
+        self.reply_sender = ReplySender(self.endpoints)
         self._stopping = False
         self._silenced = False
         self._cancelled = False
@@ -132,13 +133,13 @@ class Consumer(ConsumerBatches, ConsumerServing):
         connection = self.endpoints.connect()
         try:
             channel = self._open_channel(connection)
-            self.reply_sender.user_id = _user(self.endpoints.current)
             self.backoff.reset()
             log.info("consuming %s at %s", t.QUEUE, where(self.endpoints.current))
             # Dead letters of parked messages that the last connection failed to deliver.
             self._publish(connection, channel, self._in_background(connection, self.inbound.owed))
             while not self._stopping and not self._cancelled:
                 connection.process_data_events(time_limit=self._wait())
+                self.reply_sender.serve()
                 if self._batch_due():
                     self._run_batch(connection, channel)
                 if self._sweep_due():
@@ -149,7 +150,7 @@ class Consumer(ConsumerBatches, ConsumerServing):
                 raise ConsumerCancelled("the broker cancelled the consumer")
         finally:
             self._pending, self._ready = [], 0  # unacknowledged deliveries come back
-            self.reply_sender.reset()
+            self.reply_sender.close()
             if connection.is_open:
                 try:
                     connection.close()
@@ -183,13 +184,6 @@ class Consumer(ConsumerBatches, ConsumerServing):
                 amqp=properties,
             )
         )
-
-
-def _user(parameters: pika.ConnectionParameters | None) -> str | None:
-    """The user the connection logged in as, which RabbitMQ lets a reply name in ``user_id``
-    (none for other credentials than a user name and password)."""
-    credentials = getattr(parameters, "credentials", None)
-    return credentials.username if isinstance(credentials, pika.PlainCredentials) else None
 
 
 def _heartbeat(url: str) -> Callable[[pika.URLParameters], None]:

@@ -83,7 +83,8 @@ class ConsumerBatches:
 
     def _reply(self, connection: pika.BlockingConnection) -> None:
         """The replies owed to the senders' ``reply_to`` (``adapters.amqp.reply_sender``): after
-        the commit and the dead letters, before the ack, confirmed within a bounded wait."""
+        the commit and the dead letters, before the ack, confirmed within a bounded wait, on the
+        replies' own connection while this one is served."""
         take = getattr(self.inbound, "take_replies", None)  # an inbound without replies: none
         replies = take() if take is not None else []
         if replies:

@@ -6,7 +6,9 @@ Every process connects to the first node that answers, starting after the one it
 witness stream), ``Endpoints.next_parameters`` for the publisher's asynchronous one. dramatiq
 takes the same list (``broker_urls``). Settings that concern the connection (credentials, vhost,
 heartbeat) are read from each URL; the service's user and vhost are those of the first URL, and
-a list whose URLs disagree on them is refused.
+a list whose URLs disagree on them is refused. A connection that must not keep its caller
+waiting long bounds each attempt (``bounded_connect``); ``connected_user`` names the user a
+connection logged in as.
 """
 
 from __future__ import annotations
@@ -96,3 +98,22 @@ def close_quietly(connection: pika.BlockingConnection) -> None:
             connection.close()
         except pika.exceptions.AMQPError:
             pass
+
+
+def connected_user(parameters: pika.ConnectionParameters | None) -> str | None:
+    """The user a connection logged in as, which RabbitMQ lets a reply name in ``user_id``
+    (none for other credentials than a user name and password)."""
+    credentials = getattr(parameters, "credentials", None)
+    return credentials.username if isinstance(credentials, pika.PlainCredentials) else None
+
+
+def bounded_connect(wait: float, configure: Callable[[pika.URLParameters], None] | None
+                    ) -> Callable[[pika.URLParameters], None]:
+    """``configure``, and a connection attempt of at most ``wait`` seconds a node, so that
+    opening the replies' connection leaves the consumer's unserved no longer than that."""
+    def bounded(parameters: pika.URLParameters) -> None:
+        if configure is not None:
+            configure(parameters)
+        parameters.socket_timeout = min(parameters.socket_timeout or wait, wait)
+        parameters.stack_timeout = min(parameters.stack_timeout or wait, wait)
+    return bounded

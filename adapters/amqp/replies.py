@@ -23,8 +23,9 @@ and not a name reserved by RabbitMQ (``amq.``) other than a server-named queue
 (``amq.gen-…``). Direct reply-to (``amq.rabbitmq.reply-to…``) is refused: the requester would
 have to keep the very channel it published on open until the message is consumed, maybe much
 later and by another connection, and a forged name of that form makes RabbitMQ close the
-publishing connection. A refused ``reply_to`` is counted and logged; the message itself is
-handled as any other.
+publishing connection (the replies' own, ``adapters.amqp.reply_sender``;
+``adapters.amqp.reply_suspects`` refuses from then on any other name found to do that). A refused ``reply_to`` is counted and logged; the
+message itself is handled as any other.
 """
 
 from __future__ import annotations

@@ -20,8 +20,10 @@ Counted where it happens, in prometheus_client's default registry of the process
   too: acknowledged, in the database only (``published: false``), for an operator to re-drive.
 - ``towns_ingest_replies_total{result}``: replies to a RabbitMQ message's ``reply_to``
   (``adapters.amqp.replies``): ``result`` confirmed, returned (no such queue), nacked,
-  unconfirmed (not confirmed within the wait), channel_closed, connection_closed, unsendable,
-  or invalid_reply_to (the ``reply_to`` was refused: nothing published).
+  unconfirmed (not confirmed within the wait), channel_closed, connection_closed (the replies'
+  own connection closed, or could not be opened, before the confirm), unsendable, or
+  invalid_reply_to (the ``reply_to`` was refused, or made the broker close the replies'
+  connection before: nothing published).
 
 Read at scrape time from the store (``scrape_registry``), by ``GET /metrics`` only:
 
@@ -137,7 +139,7 @@ def dead_letter_given_up() -> None:
 
 
 def replied(result: str, count: int = 1) -> None:
-    """``count`` replies to ``reply_to`` ended as ``result`` (``adapters.amqp.reply_sender``)."""
+    """``count`` replies to ``reply_to`` ended as ``result`` (``adapters.amqp.reply_results``)."""
     REPLIES.labels(result).inc(count)
 
 

@@ -17,6 +17,8 @@ not follow.
 every aggregate named, ordered by aggregate and version, in one query (``first_only``: only
 their first events); the deadline check loads its candidates with it, a chunk at a time, and an
 applicant's lists read the owners of a page's applications, instead of one or two queries each.
+On PostgreSQL these and a whole history (``select_events`` without bounds: reading or replaying
+an application) are read as plain tuples by statements composed once.
 
 **PostgreSQL: connections checked before use, cheaply.** With ``POSTGRES_PRE_PING`` (on, see
 ``adapters.bootstrap``) the pool checks each connection before lending it, so that those a
@@ -52,11 +54,12 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing import postgres
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.utils import retry
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
@@ -106,6 +109,7 @@ class PostgresFactory(postgres.PostgresFactory):
 
 class PostgresRecorder(PostgresApplicationRecorder):
     saves_on_condition = True
+    reads_ahead = True  # its pool lends each thread a connection of its own
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
@@ -131,6 +135,11 @@ class PostgresRecorder(PostgresApplicationRecorder):
         self.select_firsts_statement = SQL(
             select_many + " AND originator_version = 1" + order
         ).format(**names)
+        self.select_all_statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE originator_id = %s ORDER BY originator_version ASC"
+        ).format(**names)
+        self._select_all: bytes | None = None
         self.position_statement = SQL(
             "SELECT notification_id FROM {schema}.{table} "
             "WHERE originator_id = %s AND originator_version = %s"
@@ -140,21 +149,38 @@ class PostgresRecorder(PostgresApplicationRecorder):
             "WHERE originator_id = ANY(%b::{id_type}[])) RETURNING notification_id"
         ).format(**names)
 
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        """The library's ``select_events``; a whole history (no bounds, ascending: what
+        reading an application asks) by a statement composed once, read as plain tuples."""
+        if gt is None and lte is None and not desc and limit is None:
+            return self._select_all_events(originator_id)
+        return super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _select_all_events(self, originator_id: UUID | str) -> list[StoredEvent]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            if self._select_all is None:
+                self._select_all = self.select_all_statement.as_bytes(conn)
+            curs.execute(self._select_all, (originator_id,), prepare=True)
+            return [StoredEvent(originator_id=i, originator_version=v, topic=t, state=bytes(s))
+                    for i, v, t, s in curs.fetchall()]
+
     def select_events_of(self, ids: Sequence[UUID], first_only: bool = False) -> list[StoredEvent]:
         if not ids:
             return []
         statement = self.select_firsts_statement if first_only else self.select_many_statement
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(statement, (self._ids(ids),))
-            return [
-                StoredEvent(
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
-                )
-                for row in curs.fetchall()
-            ]
+            return [StoredEvent(originator_id=i, originator_version=v, topic=t, state=bytes(s))
+                    for i, v, t, s in curs.fetchall()]
 
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         """The notification id (log position) of one stored event; None if there is none."""

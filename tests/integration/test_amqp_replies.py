@@ -1,18 +1,26 @@
 """``towns consume`` answers a message's ``reply_to`` against the real RabbitMQ and PostgreSQL:
 applied, duplicate and refused; a parked message once, when it is applied; none without
-``reply_to``; and a ``reply_to`` naming no queue, or a hostile one, neither stops the consumer
-nor goes unnoticed in its metrics."""
+``reply_to``; a ``reply_to`` naming no queue, or a hostile one, neither stops the consumer
+nor goes unnoticed in its metrics; and a reply that makes the broker close the connection it
+goes on closes only the replies' own connection, never the consumer's, and its ``reply_to`` is
+refused from then on."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from adapters.amqp import topology as t
 from tests.factories import envelope
 from tests.integration.rabbit import (
+    ROOT,
+    ConsumerProcess,
+    Consumers,
     Rabbit,
     Store,
     consumers,  # noqa: F401 - fixture
@@ -26,6 +34,43 @@ from tests.integration.test_ops import closed_port, scrape
 FORGED_DIRECT_REPLY_TO = "amq.rabbitmq.reply-to.g1h2AA5yZXBseUAxNTIwMjU5NAAAB2YAAAAAXs1MlQ==.x"
 """A direct reply-to name that decodes to no channel: publishing to it makes RabbitMQ (3.10)
 close the publishing connection."""
+OTHER_FORGED = "amq.rabbitmq.reply-to.g1h2AA5yZXBseUAxNTIwMjU5NAAAB2YAAAAAXs1MlQ==.y"
+
+LENIENT = """
+import sys
+from adapters.amqp import replies
+strict = replies.reply_queue
+def lenient(reply_to):
+    if isinstance(reply_to, str) and reply_to.startswith(replies.DIRECT_REPLY_TO):
+        return reply_to, None
+    return strict(reply_to)
+replies.reply_queue = lenient
+from adapters.cli import main
+sys.exit(main(["consume"]))
+"""
+"""``towns consume`` with direct reply-to let through, so that a forged one reaches the broker."""
+
+
+class LenientConsumer(ConsumerProcess):
+    def __init__(self, env: dict[str, str], log) -> None:
+        self.log_path = log
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", LENIENT],
+                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            )
+
+
+def lenient(consumers: Consumers, amqp_url: str, database_url: str,
+            **env: str | float) -> ConsumerProcess:
+    """A consumer started as ``Consumers.start`` does, but letting direct reply-to through."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TOWNS_")}
+    environment.update(TOWNS_AMQP_URL=amqp_url, TOWNS_DATABASE_URL=database_url,
+                       TOWNS_BATCH_MS="20", PYTHONUNBUFFERED="1")
+    environment.update({k: str(v) for k, v in env.items()})
+    process = LenientConsumer(environment, consumers.folder / f"consumer-{len(consumers.started)}.log")
+    consumers.started.append(process)
+    return process
 
 
 @pytest.fixture(autouse=True)
@@ -155,3 +200,99 @@ def test_a_reply_to_no_queue_or_a_hostile_one_is_counted_and_the_consumer_goes_o
     log = consumer.log()
     assert "no queue named 'no-such-queue'" in log and "direct reply-to" in log
     assert "a queue of the service" in log and "control character" in log
+
+
+def opened(consumer: ConsumerProcess) -> int:
+    """How many times the replies' connection was opened."""
+    return consumer.log().count("replies go on a connection of their own")
+
+
+def kept_its_connection(consumer: ConsumerProcess) -> bool:
+    log = consumer.log()
+    return (consumer.running() and "reconnecting" not in log
+            and log.count(f"consuming {t.QUEUE} at") == 1)
+
+
+def test_a_reply_that_closes_the_connection_costs_only_the_replies_connection_once(
+    rabbit: Rabbit, store: Store, consumers, replies: str
+):
+    port = closed_port()
+    consumer = lenient(consumers, rabbit.url, store.url, TOWNS_METRICS_PORT=port)
+    # Given a message whose reply makes the broker close the connection it is published on
+    rabbit.publish(submitted("SD-RPL-040", "rpl-40", FORGED_DIRECT_REPLY_TO))
+    eventually(lambda: "refused from now on" in consumer.log(), what="the name refused")
+    eventually(lambda: drained(rabbit), what="the first message acknowledged")
+    # When the same name asks again, beside a good reply_to, twice
+    rabbit.publish(submitted("SD-RPL-041", "rpl-41", FORGED_DIRECT_REPLY_TO),
+                   submitted("SD-RPL-042", "rpl-42", replies))
+    eventually(lambda: rabbit.depth(replies) == 1, what="the first good reply")
+    rabbit.publish(submitted("SD-RPL-043", "rpl-43", FORGED_DIRECT_REPLY_TO),
+                   submitted("SD-RPL-044", "rpl-44", replies))
+    eventually(lambda: rabbit.depth(replies) == 2, what="the second good reply")
+    # Then the consumer kept its own connection, and every message was applied once and
+    # acknowledged: nothing waits in the queue, nothing was dead-lettered
+    assert drained(rabbit)
+    assert kept_its_connection(consumer), consumer.log()
+    for n in range(40, 45):
+        assert store.types(f"SD-RPL-0{n}") == ["application.submitted"]
+    assert rabbit.depth(t.DEAD_QUEUE) == 0
+    assert [r.properties.correlation_id for r in rabbit.take_all(replies)] == ["rpl-42", "rpl-44"]
+    # and the name cost one lost replies' connection, then was refused without another
+    assert opened(consumer) == 2
+    samples = scrape(f"http://127.0.0.1:{port}/metrics")
+    assert metric(samples, "towns_ingest_replies_total", result="connection_closed") == 1
+    assert metric(samples, "towns_ingest_replies_total", result="invalid_reply_to") == 2
+    assert metric(samples, "towns_ingest_replies_total", result="confirmed") == 2
+    log = consumer.log()
+    assert f"reply_to {FORGED_DIRECT_REPLY_TO!r} made the broker close" in log
+    assert "closed by the broker: 541" in log
+
+
+def test_a_name_that_closes_the_connection_amid_good_ones_is_found_out_and_the_good_ones_answered(
+    rabbit: Rabbit, store: Store, consumers, replies: str
+):
+    port = closed_port()
+    # one batch for the messages of each publish
+    consumer = lenient(consumers, rabbit.url, store.url, TOWNS_METRICS_PORT=port,
+                       TOWNS_BATCH_MS=1000)
+
+    def batch(n: int) -> list:
+        return [submitted(f"SD-RPL-0{n}", f"rpl-{n}", replies),
+                submitted(f"SD-RPL-0{n + 1}", f"rpl-{n + 1}", OTHER_FORGED),
+                submitted(f"SD-RPL-0{n + 2}", f"rpl-{n + 2}", replies)]
+
+    got: list[str] = []
+
+    def answered(*ids: str) -> bool:
+        got.extend(r.properties.correlation_id for r in rabbit.take_all(replies))
+        return set(ids) <= set(got)
+
+    # Given a batch whose replies go to a good queue and to a name that closes the connection:
+    # which of them did it is not known, all are lost with the replies' connection (a reply
+    # published before the culprit may have been routed all the same, its confirm lost)
+    rabbit.publish(*batch(50))
+    eventually(lambda: all(store.types(f"SD-RPL-0{n}") for n in (50, 51, 52))
+               and "replies not delivered (connection_closed)" in consumer.log(),
+               what="the first batch")
+    # When the next batches ask the same: each suspect is published alone, the culprit found out
+    rabbit.publish(*batch(53))
+    eventually(lambda: answered("rpl-53", "rpl-55"), what="the good replies of the second batch")
+    rabbit.publish(*batch(56))
+    eventually(lambda: answered("rpl-56", "rpl-58"), what="the good replies of the third batch")
+    # Then the consumer kept its connection, every message applied and acknowledged once
+    assert drained(rabbit)
+    assert kept_its_connection(consumer), consumer.log()
+    for n in range(50, 59):
+        assert store.types(f"SD-RPL-0{n}") == ["application.submitted"]
+    assert rabbit.depth(t.DEAD_QUEUE) == 0
+    answered()
+    assert [i for i in got if i not in ("rpl-50", "rpl-52")] == [
+        "rpl-53", "rpl-55", "rpl-56", "rpl-58"]
+    assert len(got) == len(set(got))
+    # and the culprit alone is refused, after costing two replies' connections
+    assert f"reply_to {OTHER_FORGED!r} made the broker close" in consumer.log()
+    assert opened(consumer) == 3
+    samples = scrape(f"http://127.0.0.1:{port}/metrics")
+    assert metric(samples, "towns_ingest_replies_total", result="connection_closed") == 4
+    assert metric(samples, "towns_ingest_replies_total", result="invalid_reply_to") == 1
+    assert metric(samples, "towns_ingest_replies_total", result="confirmed") == 4

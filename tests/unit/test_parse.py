@@ -41,3 +41,25 @@ def test_the_views_parse_json_as_json_does(value, spaced):
     b"\xef\xbb\xbf[1]", b'"\xed\xa0\x80"', b"[" * 3000 + b"]" * 3000]))
 def test_the_views_parse_any_bytes_as_json_does(data):
     assert _parsed(parse, data) == _parsed(lambda b: json.loads(b.decode("utf-8")), data)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.integers(min_value=-(10**25), max_value=10**25)
+                | st.from_regex(r"[0-9a-f]{10,70}", fullmatch=True)
+                | st.floats(allow_nan=False), max_size=6),
+       st.sampled_from(["list", "dict", "top"]), st.booleans())
+def test_long_runs_of_digits_in_strings_and_numbers_parse_as_json_does(values, shape, spaced):
+    """A run of 19 digits in a string (a hash, the first event's previous hash) is read by
+    orjson; one starting a number, which may be past 64 bits, by json: both as json reads it."""
+    value = (values if shape == "list" else {f"k{i}": v for i, v in enumerate(values)}
+             if shape == "dict" else (values[0] if values else 0))
+    text = json.dumps(value, separators=None if spaced else (",", ":"))
+    data = text.encode("utf-8")
+    assert _parsed(parse, data) == _parsed(lambda b: json.loads(b.decode("utf-8")), data)
+
+
+def test_a_first_events_previous_hash_is_read_by_orjson_as_json_reads_it():
+    doc = {"prev_hash": "0" * 64, "n": 12345678901234567890123, "m": [-(2**70)], "x": 2**63}
+    data = json.dumps(doc).encode()
+    assert repr(parse(data)) == repr(json.loads(data))
+    assert repr(parse(b"123456789012345678901234567890")) == repr(123456789012345678901234567890)

@@ -1,0 +1,142 @@
+"""Ingest as deployed: `towns consume`, `towns worker` and `towns serve` running together (real
+`.venv/bin/towns` subprocesses, the README's environment, PostgreSQL, towns.inbound a quorum
+queue), N messages of whole life cycles queued first and then consumed; beside, on the same
+broker in the same run, raw pika consuming and acknowledging the same N message bodies.
+
+    .venv/bin/python bench/ingest_system.py [N] [PAIRS]      # 20000 3
+
+Each pair, in a vhost and a PostgreSQL schema of its own (`bench/system.py`):
+
+1. raw pika: the N bodies published to a durable quorum queue, then consumed and acknowledged
+   one by one (prefetch 1000, as `towns consume` sets it for batches of 500), timed from the
+   start of the consume to the last ack; then the same on a classic queue, printed for
+   information (towns.inbound is a quorum queue by default, so the ratio is taken against the
+   quorum figure);
+2. the service: `towns worker` and `towns serve` started, the topology declared as the consumer
+   declares it, the N messages published to `towns.inbound` and left there, then `towns consume`
+   started. The rate runs from the first stored application event to the last, by the record
+   times the store keeps in each event (`timestamp`, taken as the consumer decides a batch), so
+   the processes' start-up and the polling are left out. The worker builds the four read models
+   meanwhile, on the same two cores, as it would in production; how long they take to catch up
+   after the last event is printed too.
+
+The machine is shared and noisy: the pairs are measured one right after the other, and the
+median of the pairs' ratios is the figure. Target: at least 35 % of raw pika on the quorum queue.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pika  # noqa: E402
+
+from bench.common import rate, table  # noqa: E402
+from bench.stream import stream  # noqa: E402
+from bench.system import System  # noqa: E402
+
+PREFETCH = 1000
+
+
+def raw_consume_rate(url: str, bodies: list[bytes], kind: str) -> float:
+    """Plain pika on a durable queue of ``kind``: publish the bodies, then consume and ack."""
+    queue = f"bench.raw.{kind}"
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True, arguments={"x-queue-type": kind})
+    for body in bodies:
+        channel.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2))
+    while channel.queue_declare(queue, passive=True).method.message_count < len(bodies):
+        time.sleep(0.05)  # a quorum queue counts a message once its log has it
+    channel.basic_qos(prefetch_count=PREFETCH)
+    seen = 0
+    start = time.perf_counter()
+    for method, _props, _body in channel.consume(queue, inactivity_timeout=10):
+        if method is None:
+            break
+        channel.basic_ack(method.delivery_tag)
+        seen += 1
+        if seen == len(bodies):
+            break
+    seconds = time.perf_counter() - start
+    channel.cancel()
+    channel.queue_delete(queue)
+    connection.close()
+    return rate(seen, seconds)
+
+
+def _stamp(system: System, order: str) -> datetime:
+    row = system.store.one(
+        "SELECT convert_from(state, 'UTF8')::jsonb -> 'timestamp' ->> '_data_' FROM towns_events "
+        f"WHERE topic LIKE 'towns:Application.%%' ORDER BY notification_id {order} LIMIT 1")
+    return datetime.fromisoformat(row[0])
+
+
+def towns_rate(system: System, n: int, timeout: float = 900) -> tuple[float, float]:
+    """Messages per second of the running service, first stored event to last; and the seconds
+    from the last event until every read model had caught up."""
+    system.start("worker", "serve")
+    system.declare()
+    publisher = system.publisher()
+    publisher.run(stream(n, "A"))
+    publisher.close()
+    while system.queue("towns.inbound").get("messages", 0) < n:
+        time.sleep(0.05)
+    system.start("consume")
+    deadline = time.time() + timeout
+    while (stored := system.store.application_events()) < n:
+        system.check_alive()
+        if time.time() > deadline:
+            raise TimeoutError(f"{stored} of {n} messages stored after {timeout:.0f} s")
+        time.sleep(0.05)
+    while system.projections_behind() != 0 and time.time() < deadline:
+        time.sleep(0.05)
+    caught_up = time.time()
+    first, last = _stamp(system, "ASC"), _stamp(system, "DESC")
+    return rate(n - 1, (last - first).total_seconds()), caught_up - last.timestamp()
+
+
+def measure_pair(n: int, bodies: list[bytes]) -> tuple[float, float, float, float]:
+    with System("ingest") as system:
+        quorum = raw_consume_rate(system.vhost.service_url, bodies, "quorum")
+        classic = raw_consume_rate(system.vhost.service_url, bodies, "classic")
+        ours, catch_up = towns_rate(system, n)
+    return quorum, classic, ours, catch_up
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    pairs_wanted = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    bodies = [m.body for m in stream(n, "A")]
+    print(f"{n:,} messages of whole life cycles, {statistics.mean(map(len, bodies)):.0f} bytes on "
+          f"average; {pairs_wanted} pairs")
+    pairs = []
+    for i in range(pairs_wanted):
+        quorum, classic, ours, catch_up = measure_pair(n, bodies)
+        pairs.append((quorum, classic, ours, catch_up))
+        print(f"pair {i + 1}: raw pika quorum {quorum:,.0f}/s, classic {classic:,.0f}/s; "
+              f"towns as deployed {ours:,.0f}/s = {ours / quorum * 100:.1f} % of quorum "
+              f"({ours / classic * 100:.1f} % of classic); read models caught up "
+              f"{catch_up:.1f} s after the last event", flush=True)
+    share = statistics.median(o / q for q, _, o, _ in pairs)
+    share_classic = statistics.median(o / c for _, c, o, _ in pairs)
+    rows = [(f"{n:,}", f"{statistics.median(q for q, _, _, _ in pairs):,.0f}",
+             f"{statistics.median(c for _, c, _, _ in pairs):,.0f}",
+             f"{statistics.median(o for _, _, o, _ in pairs):,.0f}",
+             f"{share * 100:.1f} %", f"{share_classic * 100:.1f} %",
+             f"{statistics.median(k for *_, k in pairs):.1f} s")]
+    print(f"\nconsume + worker + serve as deployed, messages per second (medians of {len(pairs)} pairs)")
+    print(table(rows, ("messages", "raw quorum", "raw classic", "towns", "of raw quorum",
+                       "of raw classic", "views caught up")))
+    verdict = "met" if share >= 0.35 else "NOT met"
+    print(f"target: at least 35 % of raw pika on the same queue type (quorum): {verdict} "
+          f"({share * 100:.1f} %)")
+
+
+if __name__ == "__main__":
+    main()
