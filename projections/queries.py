@@ -62,8 +62,18 @@ def _summary_rows(store: ViewStore, filters: dict, after: tuple[str, str] | None
         clauses.append("substr(application_ref, 1, ?) = ?")
         params += [len(prefix), prefix]
     if after is not None:
-        clauses.append("(call_id > ? OR (call_id = ? AND application_ref > ?))")
-        params += [after[0], after[0], after[1]]
+        fixed = filters.get("call_id")
+        if fixed is None:
+            clauses.append("(call_id, application_ref) > (?, ?)")
+            params += [after[0], after[1]]
+        elif after[0] > fixed:
+            return []  # the key is past every row of that call
+        elif after[0] == fixed:
+            # the key's first column fixed: a range on the second alone, which the index seeks
+            # to (PostgreSQL scans the whole call from its start for the row comparison beside
+            # an equality on its first column)
+            clauses.append("application_ref > ?")
+            params.append(after[1])
     where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
     sql = (f"SELECT {', '.join(_SUMMARY_COLUMNS)} FROM {SUMMARIES} {where}"
            f"ORDER BY call_id, application_ref LIMIT ?")
