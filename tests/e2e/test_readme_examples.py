@@ -29,7 +29,7 @@ from adapters.amqp import topology as t
 from domain.lifecycle import EVENT_TYPES
 from tests.amqp_fixtures import (RABBITMQ_HOST, RABBITMQ_PORT, amqp_url, rabbitmq,  # noqa: F401
                                  rabbitmqctl)
-from tests.e2e.test_serve import free_port, wait_until_healthy
+from tests.e2e.test_serve import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -98,24 +98,8 @@ def test_the_examples_hold_one_envelope_of_every_type_and_the_batch_holds_them_i
 
 @pytest.fixture
 def served(tmp_path):
-    port = free_port()
-    env = {**os.environ, "TOWNS_DATABASE_URL": f"sqlite:///{tmp_path}/towns.db"}
-    env.pop("TOWNS_CONFIG", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(process, base)
+    with serving(tmp_path) as (_, base):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def test_the_http_examples_run_as_written(served):

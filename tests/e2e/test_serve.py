@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
 
@@ -41,8 +43,10 @@ def request(url: str, body: bytes | None = None, token: str | None = None) -> tu
             return error.code, error.headers, json.load(error)
 
 
-@pytest.fixture
-def server(tmp_path):
+@contextlib.contextmanager
+def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``towns serve`` on a fresh SQLite database and the shipped configuration, healthy: the
+    process and its base URL; stopped (SIGTERM, then SIGKILL) if still running at the end."""
     port = free_port()
     env = {**os.environ, "TOWNS_DATABASE_URL": f"sqlite:///{tmp_path}/towns.db"}
     env.pop("TOWNS_CONFIG", None)
@@ -56,8 +60,18 @@ def server(tmp_path):
         yield process, base
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+@pytest.fixture
+def server(tmp_path):
+    with serving(tmp_path) as running:
+        yield running
 
 
 def wait_until_healthy(process: subprocess.Popen, base: str, seconds: float = 30) -> None:
