@@ -128,16 +128,15 @@ def gauge(runtime, view: str) -> str:
                 if line.startswith(f'towns_projection_set_aside{{projection="{view}"}}'))
 
 
-def test_a_record_no_read_model_can_take_is_set_aside_shown_and_retried(
-        config, store_url, monkeypatch):
-    monkeypatch.delenv("TOWNS_AMQP_URL", raising=False)
-    # Given a submission whose stored bytes were damaged before any view read them
+def damaged_submission(config, store_url):
+    """The runtime of a log whose submission SD-2017-001 had its stored bytes damaged before
+    any view read them, with valid applications after it (SD-2017-002 recommended, then
+    SD-2017-003 submitted through the runtime); and the damaged record as it was."""
     towns = build_towns(config, store_url)
     desk = Desk(towns, config)
     desk.submit("SD-2017-001")
     poison = next(n for n in towns.recorder.select_notifications(0, 100)
                   if n.originator_id == application_id(CALL, "SD-2017-001"))
-    # and valid applications after it
     desk.to_recommended("SD-2017-002")
     store = ViewStore(store_url)
     replace_state(store, towns, poison.id, b"[" + poison.state[1:])
@@ -146,6 +145,19 @@ def test_a_record_no_read_model_can_take_is_set_aside_shown_and_retried(
     runtime = build_runtime(config, store_url)
     try:
         Desk(runtime.towns, config).submit("SD-2017-003")
+    except BaseException:
+        runtime.close()
+        raise
+    return runtime, poison
+
+
+def test_a_record_no_read_model_can_take_is_set_aside_shown_and_retried(
+        config, store_url, monkeypatch):
+    monkeypatch.delenv("TOWNS_AMQP_URL", raising=False)
+    # Given a submission whose stored bytes were damaged before any view read them, and valid
+    # applications after it
+    runtime, poison = damaged_submission(config, store_url)
+    try:
         # When the workers have done everything they were asked
         runtime.drain()
         # then every read model is at the head and has set the record aside, with the reason

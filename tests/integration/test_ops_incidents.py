@@ -10,15 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.bootstrap import build_runtime, build_towns
 from adapters.http import create_app
 from adapters.ops import lag_samples
 from adapters.store.inbound_records import InboundRecords
-from domain.applications import application_id
-from projections.store import ViewStore
-from tests.desk import Desk
 from tests.factories import CALL
-from tests.hostile.test_poison_events import replace_state
+from tests.hostile.test_poison_events import damaged_submission
 from workers import failures
 
 OPERATOR = {"Authorization": "Bearer demo-operator"}
@@ -41,18 +37,7 @@ def poisoned(config, store_url, monkeypatch):
     """A runtime whose views set aside one damaged submission, with a worker failure recorded
     and three open dead letters (two codes)."""
     monkeypatch.delenv("TOWNS_AMQP_URL", raising=False)
-    towns = build_towns(config, store_url)
-    desk = Desk(towns, config)
-    desk.submit("SD-2017-001")
-    poison = next(n for n in towns.recorder.select_notifications(0, 100)
-                  if n.originator_id == application_id(CALL, "SD-2017-001"))
-    desk.to_recommended("SD-2017-002")
-    store = ViewStore(store_url)
-    replace_state(store, towns, poison.id, b"[" + poison.state[1:])
-    store.close()
-    towns.close()
-    runtime = build_runtime(config, store_url)
-    Desk(runtime.towns, config).submit("SD-2017-003")
+    runtime, poison = damaged_submission(config, store_url)
     runtime.drain()
     failures.record(runtime.store, failures.WorkerFailure(
         "m-1", "check_deadline", "towns.deadlines", [CALL, "2017-03-30T23:59:59+08:00"], 3,
