@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -28,13 +25,11 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.amqp_fixtures import rabbitmq  # noqa: F401 - fixture: the broker answers
-from tests.e2e.test_serve import free_port
 from tests.e2e.test_web_page import (  # noqa: F401 - fixtures
-    ROOT,
     Page,
-    _wait_until_healthy,
     browser,
     chromium,
+    logged_serve,
     served,
 )
 from tests.factories import envelope
@@ -105,24 +100,10 @@ def operated(chromium, rabbitmq, postgres_url, tmp_path_factory) -> Iterator[dic
         consumers.start(broker.url, url)
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOWNS_")}
         env.update(TOWNS_DATABASE_URL=url, TOWNS_AMQP_URL=broker.url)
-        port = free_port()
-        log = open(folder / "serve.log", "w+")  # noqa: SIM115 - closed below
-        process = subprocess.Popen(
-            [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-        base = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_healthy(process, base, log)
-            yield {"base": base, "url": url, "poison": poison.id, "config": config}
+            with logged_serve(env, folder) as base:
+                yield {"base": base, "url": url, "poison": poison.id, "config": config}
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
-            log.close()
             consumers.close()
 
 

@@ -13,6 +13,7 @@ The first test needs no browser: the page and its assets, as the Flask app serve
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -108,6 +109,14 @@ def served(chromium, tmp_path_factory) -> Iterator[str]:
     subprocess.run([sys.executable, "-m", "adapters.cli", "demo", "--fresh"], cwd=ROOT, env=env,
                    check=True, capture_output=True, timeout=300)
     _record_dead_letter(url)
+    with logged_serve(env, folder) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def logged_serve(env: dict, folder: Path) -> Iterator[str]:
+    """``towns serve`` with ``env``, its output in ``folder``/serve.log, healthy: its base URL;
+    stopped (SIGTERM, then SIGKILL) at the end."""
     port = free_port()
     log = open(folder / "serve.log", "w+")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
