@@ -18,6 +18,7 @@ import sys
 import psycopg
 from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
 
+from adapters import collector
 from adapters.amqp.topology import AmqpUrlError
 from adapters.inbound.batch import BatchError
 from adapters.bootstrap import DatabaseUrlError
@@ -37,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    collector.tune()
     code = 0
     try:
         code = _run(args)
