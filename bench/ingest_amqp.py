@@ -197,7 +197,7 @@ def main() -> None:
             same = raw_consume_rate(vh.service_url, n, kind)
             ours = consumer_rate(vh, n)
             triples.append((same, ours, raw_consume_rate(vh.service_url, n, other)))
-        latencies = steady_latency(vh, 200, steady_seconds)
+        latencies = steady_latency(vh, 200, steady_seconds) if steady_seconds else []
     pairs = [(r, o) for r, o, _ in triples]
     raw = statistics.median(r for r, _ in pairs)
     raw_other = statistics.median(x for _, _, x in triples)
@@ -214,6 +214,8 @@ def main() -> None:
         f"{r:,.0f}, {o:,.0f}, {o / r * 100:.1f} %; {x:,.0f}" for r, o, x in triples))
     print(f"targets: at least 3x the library's one-save-per-message rate, at least 45 % of raw "
           f"pika on the same queue type ({kind})")
+    if not steady_seconds:
+        return  # no steady stream asked for
     lost = 200 * steady_seconds - len(latencies)
     print(f"\nsteady 200 messages/s for {steady_seconds} s: publish-to-commit latency, ms "
           f"(committed {len(latencies)}, missing {lost})")
