@@ -66,23 +66,26 @@ def plain(value: Any, leaves: frozenset = _CANONICAL_LEAVES) -> bool:
     digits that read back the same, except below 1e-4 (Python's 1e-05, orjson's 0.00001):
     zero and magnitudes from 1e-4 up are plain; NaN, the infinities and the rest are not."""
     stack = [value]
-    pop, extend, text = stack.pop, stack.extend, str
-    while stack:
+    pop, push, text = stack.pop, stack.append, str
+    while stack:  # leaves are checked where they are found, containers pushed to look into
         item = pop()
         kind = type(item)
-        if kind is text or kind in leaves:  # most leaves are strings
-            continue
         if kind is dict:
-            for key in item:
+            for key, member in item.items():
                 if type(key) is not text:
                     return False
-            extend(item.values())
+                if type(member) is text or type(member) in leaves:  # most are strings
+                    continue
+                push(member)
         elif kind is list:
-            extend(item)
+            for member in item:
+                if type(member) is text or type(member) in leaves:
+                    continue
+                push(member)
         elif kind is float:
             if not 1e-4 <= abs(item) <= _MAX and item != 0.0:
                 return False
-        else:
+        elif kind is not text and kind not in leaves:
             return False
     return True
 
