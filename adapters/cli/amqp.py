@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from adapters import collector
 from adapters.bootstrap import build_runtime, build_towns
 from adapters.cli.common import (Failure, amqp_url_arg, env_int, log_to_stderr, rate,
-                                 reason_option, reorder_window, serve_metrics, settle_memory,
-                                 uuid_arg, whole)
+                                 reason_option, reorder_window, serve_metrics, uuid_arg,
+                                 whole)
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -100,7 +101,7 @@ def run_consume(args: argparse.Namespace) -> None:
     towns = runtime.towns
     user = urlsplit(url).username or "guest"
     inbound = Inbound(towns, config, InboundRecords(towns), window, service_user=unquote(user))
-    settle_memory()
+    collector.settle()
     try:
         code = Consumer(inbound, url, args.batch_size or BATCH_SIZE, args.batch_ms,
                         store_probe=store_probe(database_url_of(towns))).run()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
@@ -107,23 +106,6 @@ def log_to_stderr() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("pika").setLevel(logging.WARNING)
-
-
-GC_THRESHOLDS = (50_000, 20, 100)
-"""Young collections every 50,000 net allocations (Python's default is 700); a full one after
-2,000 of them (about every 100,000 messages for the consumer), so that cyclic garbage that
-lived long enough to be promoted (exceptions' tracebacks, say) is still reclaimed."""
-
-
-def settle_memory() -> None:
-    """For a long-running process, once it has started: what start-up built is frozen out of
-    the cyclic garbage collector, and its young generation is collected every 50,000 net
-    allocations instead of 700. Messages and events are acyclic and freed as soon as they are
-    dropped; the collector's frequent passes cost the consumer about 8 % of its time for
-    nothing (245 → 225 µs of CPU per message on the benchmark)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def serve_metrics() -> None:

@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from adapters import collector
 from adapters.inbound.batch import SHIPPED_BATCH
 from adapters.bootstrap import build_runtime, build_towns, database_url
-from adapters.cli.common import Failure, instant, settle_memory, whole
+from adapters.cli.common import Failure, instant, whole
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -89,6 +90,6 @@ def run_serve(args: argparse.Namespace) -> None:
 
     config = load_config()
     runtime = build_runtime(config, amqp_url=amqp_url(), process="serve")  # nudges the projections
-    settle_memory()
+    collector.settle()
     serve(runtime.towns, config, args.host, args.port, args.threads, close=runtime.close,
           runner=runtime.runner)

@@ -7,9 +7,10 @@ import logging
 import signal
 from datetime import datetime, timezone
 
+from adapters import collector
 from adapters.bootstrap import build_runtime, build_towns, database_url
 from adapters.cli.common import (Failure, instant, log_to_stderr, reason_option, seconds,
-                                 serve_metrics, settle_memory, whole)
+                                 serve_metrics, whole)
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -97,7 +98,7 @@ def run_worker(args: argparse.Namespace) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    settle_memory()
+    collector.settle()
     runtime.installed.store_wait = store_wait = StoreWait()
     where = "RabbitMQ" if url else "the in-process broker"
     logging.getLogger("towns.worker").info(

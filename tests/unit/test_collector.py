@@ -1,31 +1,43 @@
-"""The collector's thresholds (``adapters.collector``): set by every ``towns`` command, in
-the process that runs it."""
+"""The collector's settings (``adapters.collector``): every ``towns`` command runs with its
+thresholds, and a long-running one also freezes what start-up built."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from adapters.collector import THRESHOLDS, YOUNG
+from adapters import collector
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_a_towns_command_runs_with_the_young_generation_collected_every_10000(tmp_path):
-    # `towns audit keygen` run in a process of its own (thresholds are per process), which
-    # then prints the thresholds it ran with
+def test_a_towns_command_runs_with_young_collections_every_50000_allocations(tmp_path):
+    # `towns audit keygen`, in a process of its own (thresholds are per process), which then
+    # prints the thresholds it ran with
     program = ("import gc, json, sys; from adapters.cli import main; "
                "code = main(['audit', 'keygen', sys.argv[1]]); "
                "print(json.dumps([code, gc.get_threshold()]))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOWNS_")}
-    plain = subprocess.run([sys.executable, "-c", "import gc; print(gc.get_threshold()[0])"],
-                           cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    assert int(plain.stdout) != YOUNG  # the interpreter's own
+    own = subprocess.run([sys.executable, "-c", "import gc; print(gc.get_threshold()[0])"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert int(own.stdout) == 700  # the interpreter's own
     done = subprocess.run([sys.executable, "-c", program, str(tmp_path / "signing.key")],
                           cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     code, thresholds = json.loads(done.stdout.splitlines()[-1])
     assert code == 0 and (tmp_path / "signing.key").exists()
-    assert tuple(thresholds) == THRESHOLDS and THRESHOLDS[0] == YOUNG == 10_000
+    assert tuple(thresholds) == collector.THRESHOLDS == (50_000, 20, 100)
+
+
+def test_settle_freezes_what_start_up_built_and_sets_the_thresholds():
+    before = gc.get_threshold()
+    try:
+        collector.settle()
+        assert gc.get_threshold() == collector.THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
