@@ -110,8 +110,8 @@ def listed(tx: Tx, names: Sequence[str] = (), open_only: bool = True,
     if open_only:
         clauses.append("retried_at IS NULL")
     if after is not None:
-        clauses.append("(name > ? OR (name = ? AND position > ?))")
-        params += [after[0], after[0], after[1]]
+        clauses.append("(name, position) > (?, ?)")  # a range the primary key seeks to
+        params += [after[0], after[1]]
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     sql = f"SELECT {', '.join(COLUMNS)} FROM projection_set_aside{where} ORDER BY name, position"
     if limit is not None:
