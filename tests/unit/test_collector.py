@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from adapters import collector
@@ -32,12 +33,28 @@ def test_a_towns_command_runs_with_young_collections_every_50000_allocations(tmp
     assert tuple(thresholds) == collector.THRESHOLDS == (50_000, 20, 100)
 
 
-def test_settle_freezes_what_start_up_built_and_sets_the_thresholds():
+def test_settle_freezes_start_up_sets_the_thresholds_and_collects_in_full_on_a_timer():
     before = gc.get_threshold()
+    full = threading.Event()
+
+    def seen(phase: str, info: dict) -> None:
+        if phase == "stop" and info["generation"] == 2 and threading.current_thread() is thread:
+            full.set()
+
+    thread, stop = None, threading.Event()
+    gc.callbacks.append(seen)
     try:
-        collector.settle()
+        thread = collector.settle(every=0.05, stop=stop)
         assert gc.get_threshold() == collector.THRESHOLDS
         assert gc.get_freeze_count() > 0
+        assert thread.daemon and thread.name == "towns-gc"
+        assert full.wait(10), "no full collection from the collector's thread"
+        assert collector.FULL_EVERY == 60.0
     finally:
+        stop.set()
+        if thread is not None:
+            thread.join(5)
+            assert not thread.is_alive()
+        gc.callbacks.remove(seen)
         gc.unfreeze()
         gc.set_threshold(*before)

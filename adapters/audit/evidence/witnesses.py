@@ -14,6 +14,7 @@ is not a head) instead of raising.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -120,6 +121,21 @@ class StreamWitness:
         channel.queue_declare(STREAM, durable=True, arguments={"x-queue-type": "stream"})
 
     def append(self, head: TreeHead | RestoreMark) -> None:
+        """Publishes the head on a connection of its own, then reclaims that connection.
+
+        A closed pika connection is a knot of reference cycles (~65 objects, ~12 KiB) that only
+        the cyclic collector frees, and the long-running commands make its collections rare
+        (``adapters.collector``: young ones every 50,000 net allocations). The worker appends a
+        head about every second under load, so the closed connections piled up between
+        collections: its resident memory grew by ~15 MiB over a 17-minute soak. They were
+        allocated during this call, so they are still in the young generations: collected here,
+        at the cost of a walk of those generations only."""
+        try:
+            self._publish(head)
+        finally:
+            gc.collect(1)
+
+    def _publish(self, head: TreeHead | RestoreMark) -> None:
         import pika
 
         connection = self._connect()
