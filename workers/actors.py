@@ -4,14 +4,19 @@ Imported by ``workers.broker.setup_broker`` only, after it has set the broker (s
 decorators below bind each actor to dramatiq's global broker when this module loads.
 
 - ``project(name)``: one projection catches up with the log (for a minute at most, then the
-  rest in a message of its own). The message is only a nudge: the projection reads from its
-  tracked position and writes rows and position in one transaction, under a lock, so
-  duplicates, crashes and two workers at once neither double nor skip events. An event the
-  view cannot take is set aside by the runner and costs no retry; only the store being
+  rest in a message of its own).
+- ``project_all()``: the nudge sent after each commit: every projection catches up in this
+  message's thread, the summaries first, with no further message per view (a view a full batch
+  behind goes on in a ``project`` message of its own).
+
+  Both are only nudges, run by ``workers.projecting``: a projection reads from its tracked
+  position and writes rows and position in one transaction, under a lock, so duplicates,
+  crashes and two workers at once neither double nor skip events; a nudge for a view that
+  another thread of the process is catching up asks that thread for one more pass. An event
+  the view cannot take is set aside by the runner and costs no retry; only the store being
   unreachable fails the message (and dramatiq tries it again later), or, in ``towns worker``,
   ends it, said in the log (``workers.store_wait``): the worker's beat nudges again once the
   store answers.
-- ``project_all()``: a nudge for every projection (sent after each commit; duplicates are cheap).
 - ``check_deadline(call_id, cutoff)``: the call's deadline check, as of now (never earlier than
   the check is due); idempotent, so a repeat changes nothing.
 
@@ -22,7 +27,6 @@ retry can fix; a message that fails for good is recorded by ``workers.failures``
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime, timezone
 from uuid import UUID
 
@@ -34,7 +38,8 @@ from projections.applications import TYPES as APPLICATION_TOPICS
 from projections.applications import DeadlineReport, deadline_candidates
 from projections.audit import AuditTrail
 from projections.store import unreachable
-from workers import context
+from workers import context, projecting
+from workers.projecting import sign_head
 from workers.queues import DEADLINES_QUEUE, PROJECTIONS_QUEUE
 
 if dramatiq.broker.global_broker is None:  # dramatiq would build a RabbitMQ broker of its own
@@ -44,7 +49,6 @@ log = logging.getLogger("towns.worker")
 
 SECOND = 1000  # dramatiq counts milliseconds
 MINUTE = 60 * SECOND
-CATCH_UP_SECONDS = 60.0  # of catching up per message, so that no message runs for long
 # Time limits stay well under RabbitMQ's consumer timeout (30 minutes): a message unacknowledged
 # for longer closes the worker's channel and is delivered again.
 
@@ -59,28 +63,13 @@ def project(name: str) -> None:
     runtime = context.current()
     if name not in runtime.runner.projections:
         raise UnknownProjection(f"no projection {name!r}")
-    end = time.monotonic() + CATCH_UP_SECONDS
-    try:
-        while not runtime.stopping.is_set():
-            # None: another runner holds the projection and catches up for us; 0: at the head.
-            if not runtime.runner.run_once(name):
-                if name == AuditTrail.name:
-                    sign_head(runtime)
-                return
-            if time.monotonic() > end:  # a long way behind: the rest in a message of its own
-                project.send(name)
-                return
-    except Exception as error:
-        if runtime.store_wait is None or not unreachable(error):
-            raise
-        runtime.store_wait.down(error)
+    projecting.project(runtime, name, project.send)
 
 
 @dramatiq.actor(queue_name=PROJECTIONS_QUEUE, max_retries=5, min_backoff=SECOND,
-                max_backoff=MINUTE, time_limit=MINUTE)
+                max_backoff=MINUTE, time_limit=10 * MINUTE)
 def project_all() -> None:
-    for name in context.current().runner.projections:
-        project.send(name)
+    projecting.project_all(context.current(), project.send)
 
 
 @dramatiq.actor(queue_name=DEADLINES_QUEUE, max_retries=10, min_backoff=5 * SECOND,
@@ -135,19 +124,6 @@ def _set_aside(runtime, call) -> list[UUID]:
         if app is not None and app.call_id == call.id:
             found.append(app.id)
     return found
-
-
-def sign_head(runtime, force: bool = False) -> None:
-    """A signed tree head of the audit view's tree, when one is due (``force``: now); a
-    failure to sign stops nothing (the next catch-up tries again)."""
-    if runtime.evidence is None:
-        return
-    try:
-        runtime.evidence.sign_if_due(force)
-    except Exception as error:  # noqa: BLE001 - evidence must never stop the views
-        if unreachable(error):
-            raise
-        log.exception("no tree head could be made: %s", error)
 
 
 ACTORS = (project, project_all, check_deadline)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from workers.projecting import Turns
+
 if TYPE_CHECKING:
     from domain.service import Towns
     from projections.runner import ProjectionRunner
@@ -48,6 +50,8 @@ class Context:
     for the store: a projection message that meets the store away is then dropped, not retried
     (the beat nudges again once the store answers). None: such a message fails, and dramatiq
     tries it again later."""
+    turns: Turns = field(default_factory=Turns)
+    """Which views a thread of this process is catching up (``workers.projecting``)."""
 
 
 _current: Context | None = None
