@@ -117,14 +117,30 @@ def forget_after(towns, url: str, head: int) -> None:
         conn.execute(f"DELETE FROM {schema}.{table} WHERE notification_id > %s", (head,))
 
 
-def replay_p95(towns, runs: int = 300) -> tuple[float, float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        towns.replay(CALL, "G-TWENTY", as_of=datetime.fromisoformat("2017-03-04T12:00:00+08:00"))
-        times.append((time.perf_counter() - start) * 1000)
+def settle(url: str) -> None:
+    """Has PostgreSQL write out now what the catch-ups and the check left it to write (a
+    checkpoint spreads millions of rows' pages over minutes): replay is one short read, and
+    timed while the server flushes that backlog its round trip's tail is the backlog's."""
+    with psycopg.connect(PostgresUrl.parse(url).conninfo(), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+
+
+def replay_p95(towns, runs: int = 300, warm: int = 20) -> tuple[float, float, float, float]:
+    """p50 and p95 of a replay's wall time, then of its CPU time in this process. The first
+    ``warm`` replays are not timed: each of the pool's connections prepares the statement at
+    its first use, once in a process's life."""
+    times, cpus = [], []
+    as_of = datetime.fromisoformat("2017-03-04T12:00:00+08:00")
+    for i in range(warm + runs):
+        start, cpu = time.perf_counter(), time.thread_time()
+        towns.replay(CALL, "G-TWENTY", as_of=as_of)
+        if i >= warm:
+            cpus.append((time.thread_time() - cpu) * 1000)
+            times.append((time.perf_counter() - start) * 1000)
     times.sort()
-    return statistics.median(times), times[int(0.95 * len(times))]
+    cpus.sort()
+    p95 = int(0.95 * runs)
+    return statistics.median(times), times[p95], statistics.median(cpus), cpus[p95]
 
 
 def main() -> None:
@@ -150,9 +166,10 @@ def main() -> None:
     forget_after(towns, url, head)  # the generated log stays as it was, for the next run
     print(f"\ndeadline check over {open_apps:,} applications of the call: {lapsed:,} lapsed "
           f"in {seconds:.1f} s (target under 5 s)")
-    p50, p95 = replay_p95(towns)
+    settle(url)
+    p50, p95, cpu50, cpu95 = replay_p95(towns)
     print(f"replay of a 20-event application as of a date: p50 {p50:.2f} ms, p95 {p95:.2f} ms "
-          "(target p95 under 1 ms)")
+          f"(target p95 under 1 ms); its CPU here p50 {cpu50:.2f} ms, p95 {cpu95:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -124,6 +124,8 @@ class Projection:
     decodes: ClassVar[bool] = True
     """False: it reads the stored JSON itself, cheaper than decoding every event into objects
     (used only where the store neither compresses nor encrypts)."""
+    batch: ClassVar[int | None] = None
+    """Events a batch holds when the runner is not told (None: the runner's ``BATCH``)."""
 
     def create(self, tx: Tx, names: dict[str, str]) -> None:
         for table, ddl in self.tables.items():

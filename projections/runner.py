@@ -80,13 +80,14 @@ class ProjectionRunner:
 
     # -- catching up -------------------------------------------------------------------------
 
-    def run_once(self, name: str, batch: int = BATCH) -> int | None:
-        """Projects the next batch; the number of events (set-aside ones included), or None
-        when another runner holds it."""
+    def run_once(self, name: str, batch: int | None = None) -> int | None:
+        """Projects the next batch (``batch`` events at most, else the projection's own size
+        or ``BATCH``); the number of events (set-aside ones included), or None when another
+        runner holds it."""
         projection = self.projection(name)
-        return self._step(projection, name, projection.live_names(), batch)
+        return self._step(projection, name, projection.live_names(), _size(projection, batch))
 
-    def catch_up(self, name: str, batch: int = BATCH) -> int:
+    def catch_up(self, name: str, batch: int | None = None) -> int:
         """Projects until the end of the log; the number of events projected by this call."""
         total = 0
         while (count := self.run_once(name, batch)):
@@ -201,7 +202,7 @@ class ProjectionRunner:
 
     # -- rebuilding --------------------------------------------------------------------------
 
-    def rebuild(self, name: str, batch: int = BATCH, wait: float = 30.0,
+    def rebuild(self, name: str, batch: int | None = None, wait: float = 30.0,
                 on_progress: Callable[[int, int], None] | None = None) -> int:
         """Builds the projection from zero beside the live tables, then switches in one
         transaction; reads go on from the live tables until the switch. What the rebuild sets
@@ -211,6 +212,7 @@ class ProjectionRunner:
         (``RebuildRefused``), and the live tables stay as they were (the audit view's tree
         against the witnessed heads). ``on_progress`` is told (position, head) after each batch."""
         projection = self.projection(name)
+        batch = _size(projection, batch)
         beside, key = projection.next_names(), name + NEXT
         with self.store.transaction() as tx:
             if not tx.try_lock(key):
@@ -280,6 +282,10 @@ def _rename_indexes(tx: Tx, projection: Projection, beside: dict, live: dict) ->
             old, new = f"{beside[table]}_i{i}", f"{live[table]}_i{i}"
             tx.execute(f"DROP INDEX IF EXISTS {old}")
             tx.execute(f"CREATE INDEX IF NOT EXISTS {new} ON {live[table]} ({columns})")
+
+
+def _size(projection: Projection, batch: int | None) -> int:
+    return batch if batch is not None else projection.batch or BATCH
 
 
 def _now() -> str:
