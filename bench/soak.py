@@ -221,7 +221,7 @@ def main() -> None:
     kept = achieved >= per_second * 0.98
     verdicts.append(kept)
     print(f"rate     {'PASS' if kept else 'FAIL'}: {achieved:,.0f}/s of {per_second:,.0f}/s asked")
-    print(f"\nsoak: {'PASS' if all(verdicts) else 'FAIL'} ({sum(verdicts)} of {len(verdicts)} criteria)")
+    print(f"\nsoak: {'PASS' if all(verdicts) else 'FAIL'} ({sum(verdicts)} of {len(verdicts)} criteria met)")
     sys.exit(0 if all(verdicts) else 1)
 
 
