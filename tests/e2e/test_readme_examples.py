@@ -29,7 +29,7 @@ from adapters.amqp import topology as t
 from domain.lifecycle import EVENT_TYPES
 from tests.amqp_fixtures import (RABBITMQ_HOST, RABBITMQ_PORT, amqp_url, rabbitmq,  # noqa: F401
                                  rabbitmqctl)
-from tests.e2e.test_serve import serving
+from tests.e2e.test_serve import serving, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -188,13 +188,8 @@ def broker(rabbitmq, tmp_path):  # noqa: F811 - the fixture of tests.amqp_fixtur
             time.sleep(0.2)
         yield names, service_url, store
     finally:
-        if consumer is not None and consumer.poll() is None:
-            consumer.terminate()
-            try:
-                consumer.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                consumer.kill()
-                consumer.wait(timeout=10)
+        if consumer is not None:
+            stop(consumer, grace=15)
         rabbitmqctl("delete_vhost", vhost, check=False)
         for user in (names["GATEWAY"], names["PUBLISHER"]):
             rabbitmqctl("delete_user", user, check=False)

@@ -59,13 +59,19 @@ def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
         wait_until_healthy(process, base)
         yield process, base
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop(process)
+
+
+def stop(process: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds, to a process still running."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import service_missing
-from tests.e2e.test_serve import free_port
+from tests.e2e.test_serve import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -128,13 +127,7 @@ def logged_serve(env: dict, folder: Path) -> Iterator[str]:
         _wait_until_healthy(process, base, log)
         yield base
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop(process)
         log.close()
 
 
