@@ -53,24 +53,29 @@ _TYPE = b'"_type_"'
 _STAMP_KEYS = ["_type_", "_data_"]
 _DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 _LONG_RUN = b"0" * 19
-_BEFORE_VALUE = frozenset(b":,[.eE+-")
-"""What may stand before the digits of a number: the start of a value, a minus sign, or the
-point, the exponent or its sign within a number."""
+_IN_NUMBER = frozenset(b"0123456789.eE+-")
+"""What a JSON number is made of."""
+_BEFORE_VALUE = frozenset(b":,[")
+"""What may stand before a value, blanks aside (or nothing: the document's start)."""
 _BLANK = frozenset(b" \t\n\r\x0b\x0c")
 
 
 def long_number(state: bytes) -> bool:
-    """Whether a run of 19 digits or more may be part of a number in the JSON ``state``: one
-    starting the document or a value (after ``:``, ``,`` or ``[``, or a minus sign), or within
-    a number's fraction or exponent. An integer past 64 bits orjson reads as a float where
-    Python's json keeps it whole; long fractions and exponents are left to json as before. Runs
-    of digits inside strings (the zeros of a first event's previous hash, a hex hash's digits)
-    are not numbers. The runs are found in the state with every digit mapped to "0" and every
-    other byte to a space, many times faster than by a regular expression."""
+    """Whether a run of 19 digits or more may be part of a number in the JSON ``state``: the
+    run lies in a stretch of what numbers are made of (digits, ``.``, ``e``, ``E``, ``+``,
+    ``-``) that starts the document or a value (after ``:``, ``,`` or ``[`` and any blanks).
+    An integer past 64 bits orjson reads as a float where Python's json keeps it whole; long
+    fractions and exponents are left to json as before. Runs of digits inside strings (the
+    zeros of a first event's previous hash, a hex hash's digits, also after its ``e``) are not
+    numbers: a quote or a letter stands before their stretch. The runs are found in the state
+    with every digit mapped to "0" and every other byte to a space, many times faster than by
+    a regular expression."""
     digits = state.translate(_DIGITS)
     at = digits.find(_LONG_RUN)
     while at != -1:
         before = at - 1
+        while before >= 0 and state[before] in _IN_NUMBER:
+            before -= 1
         while before >= 0 and state[before] in _BLANK:
             before -= 1
         if before < 0 or state[before] in _BEFORE_VALUE:

@@ -263,12 +263,29 @@ def test_a_changed_history_breaks_where_it_broke(history, data):
     assert first_break(*towns.reader._decoded(records)) == expected
 
 
-_REFERENCE_LONG = re.compile(rb"(?:\A|[:,\[.eE+\-])[ \t\n\r\x0b\x0c]*[0-9]{19}")
+_REFERENCE_LONG = re.compile(rb"(?:\A|[:,\[])[ \t\n\r\x0b\x0c]*[0-9.eE+\-]*[0-9]{19}")
+"""A run of 19 digits within what a number is made of, where a value may start."""
 
 
 @settings(max_examples=1000, deadline=None)
 @given(st.lists(st.sampled_from([b"0", b"1234567", b"9" * 19, b":", b",", b"[", b'"', b" ",
-                                 b"-", b".", b"e", b"a", b"\n", b"{"]), max_size=30))
+                                 b"-", b".", b"e", b"E", b"+", b"a", b"c", b"\n", b"{"]),
+                max_size=30))
 def test_long_number_finds_every_run_of_19_digits_where_a_number_may_hold_it(parts):
     state = b"".join(parts)
     assert long_number(state) == (_REFERENCE_LONG.search(state) is not None)
+
+
+@pytest.mark.parametrize("state, expected", [
+    (b'{"hash":"0ce8674156204200163448d1"}', False),
+    (b'{"hash":"73e8674156204200163448d1"}', False),
+    (b'{"hash":"ab.1234567890123456789"}', False),
+    (b'{"n":12345678901234567890}', True),
+    (b'{"n": -1.5e+1234567890123456789}', True),
+    (b'[1, 0.12345678901234567890]', True),
+    (b'12345678901234567890', True),
+])
+def test_long_number_tells_a_number_from_the_digits_of_a_hex_hash(state, expected):
+    """A hex hash's digits after its ``e`` (as in ``…ce8674156204200163448…``) are a string's,
+    not a number's exponent: the plain decoding stays open to such events."""
+    assert long_number(state) is expected
