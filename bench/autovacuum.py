@@ -1,0 +1,108 @@
+"""What a deployed PostgreSQL's autovacuum does to a run's tables, for a server where it is off.
+
+A server's autovacuum is on by default; the machine the figures come from runs with it off. A
+long run without it measures bloat no deployment has: the views update each application's rows
+six times, and their dead rows and stale statistics slow every write as the run goes on. So
+where ``SHOW autovacuum`` says off, ``Autovacuum`` applies autovacuum's own rules to the run's
+schema, with the server's own settings (PostgreSQL 15, "Routine Vacuuming", 25.1.6):
+
+- every ``autovacuum_naptime``, each table's counters are read from ``pg_stat_user_tables``;
+- a table is vacuumed when its dead rows pass ``autovacuum_vacuum_threshold`` +
+  ``autovacuum_vacuum_scale_factor`` × its rows, or the rows inserted since its last vacuum pass
+  ``autovacuum_vacuum_insert_threshold`` + ``autovacuum_vacuum_insert_scale_factor`` × its rows;
+- it is analysed when the rows changed since its last analysis pass
+  ``autovacuum_analyze_threshold`` + ``autovacuum_analyze_scale_factor`` × its rows;
+- at autovacuum's pace: ``vacuum_cost_delay`` and ``vacuum_cost_limit`` set to
+  ``autovacuum_vacuum_cost_delay`` and ``autovacuum_vacuum_cost_limit`` (-1: the plain limit).
+
+One table at a time (a server may run up to ``autovacuum_max_workers`` at once); what it did is
+counted and said.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from bench.system import Store
+
+_SETTINGS = ("autovacuum", "autovacuum_naptime", "autovacuum_vacuum_threshold",
+             "autovacuum_vacuum_scale_factor", "autovacuum_vacuum_insert_threshold",
+             "autovacuum_vacuum_insert_scale_factor", "autovacuum_analyze_threshold",
+             "autovacuum_analyze_scale_factor", "autovacuum_vacuum_cost_delay",
+             "autovacuum_vacuum_cost_limit", "vacuum_cost_limit")
+
+_COUNTERS = """
+SELECT s.relname, greatest(c.reltuples, 0), s.n_dead_tup, s.n_ins_since_vacuum,
+       s.n_mod_since_analyze
+FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+WHERE s.schemaname = %s ORDER BY s.relname
+"""
+
+
+def due(settings: dict[str, float], rows: float, dead: int, inserted: int,
+        changed: int) -> tuple[bool, bool]:
+    """(vacuum, analyse): what autovacuum's rules ask for a table with these counters."""
+    vacuum = (dead > settings["autovacuum_vacuum_threshold"]
+              + settings["autovacuum_vacuum_scale_factor"] * rows
+              or inserted > settings["autovacuum_vacuum_insert_threshold"]
+              + settings["autovacuum_vacuum_insert_scale_factor"] * rows)
+    analyse = changed > (settings["autovacuum_analyze_threshold"]
+                         + settings["autovacuum_analyze_scale_factor"] * rows)
+    return vacuum, analyse
+
+
+class Autovacuum:
+    """Autovacuum's rules applied to the run's schema, in a thread, where the server's is off."""
+
+    def __init__(self, db_url: str) -> None:
+        self.store = Store(db_url)
+        shown = {name: self.store.one(f"SELECT setting FROM pg_settings WHERE name = '{name}'")[0]
+                 for name in _SETTINGS}
+        self.off = shown.pop("autovacuum") == "off"
+        self.settings = {name: float(value) for name, value in shown.items()}
+        self.vacuums = self.analyses = 0
+        self.seconds = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="autovacuum", daemon=True)
+
+    def run(self) -> Autovacuum:
+        if self.off:
+            limit = self.settings["autovacuum_vacuum_cost_limit"]
+            if limit < 0:
+                limit = self.settings["vacuum_cost_limit"]
+            self.store.conn.execute(
+                f"SET vacuum_cost_delay = '{self.settings['autovacuum_vacuum_cost_delay']}ms'")
+            self.store.conn.execute(f"SET vacuum_cost_limit = {int(limit)}")
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings["autovacuum_naptime"]):
+            rows = self.store.conn.execute(_COUNTERS, (self.store.schema,)).fetchall()
+            for table, tuples, dead, inserted, changed in rows:
+                if self._stop.is_set():
+                    return
+                vacuum, analyse = due(self.settings, tuples, dead, inserted, changed)
+                if not (vacuum or analyse):
+                    continue
+                started = time.monotonic()
+                name = f'"{self.store.schema}"."{table}"'
+                if vacuum:
+                    self.store.conn.execute(f"VACUUM {'(ANALYZE) ' if analyse else ''}{name}")
+                else:
+                    self.store.conn.execute(f"ANALYZE {name}")
+                self.vacuums += vacuum
+                self.analyses += analyse
+                self.seconds += time.monotonic() - started
+
+    def stop(self) -> str:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(600)
+        self.store.close()
+        if not self.off:
+            return "the server's autovacuum is on"
+        return (f"the server's autovacuum is off: its rules applied in its stead every "
+                f"{self.settings['autovacuum_naptime']:.0f} s at its pace ({self.vacuums} "
+                f"vacuums, {self.analyses} analyses, {self.seconds:.0f} s in all)")
