@@ -2,7 +2,9 @@
 (deploy/prometheus/alerts.yml) ask only for metrics the service serves: every metric named in
 their PromQL is one that ``GET /metrics`` answers, read from the live registry of a service
 built in this process (its projections, in-process workers and dramatiq's middleware included),
-so a metric renamed or removed fails here, and a metric added is known without a list."""
+so a metric renamed or removed fails here, and a metric added is known without a list. The
+labels their selectors test and group by are ones those metrics carry (a label renamed would
+otherwise leave a panel empty and an alert silent, with no error anywhere)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.bootstrap import build_runtime
@@ -68,17 +71,44 @@ def served_names(exposition: str) -> set[str]:
             for suffix in SUFFIXES.get(family.type, ("",))}
 
 
+def served_labels(exposition: str) -> dict[str, set[str]]:
+    """The label names each sample name can carry: those of its samples in the exposition, and
+    for this process's own metrics those they are declared with (a labelled counter before its
+    first count has no sample to show them)."""
+    labels: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            labels.setdefault(sample.name, set()).update(sample.labels)
+    for collector, names in list(REGISTRY._collector_to_names.items()):  # noqa: SLF001
+        declared = set(getattr(collector, "_labelnames", ()))
+        for name in names:
+            labels.setdefault(name, set()).update(declared)
+    return labels
+
+
+def selected_labels(expr: str) -> list[tuple[str, set[str]]]:
+    """Each selector of an expression with the label names its matchers test."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    return [(m[1], set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", m[2])))
+            for m in re.finditer(r"(?<![\w:])([A-Za-z_:][\w:]*)\s*\{([^}]*)\}", text)]
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, config) -> Iterator[set[str]]:
-    """The names ``GET /metrics`` of a service built here answers, with its store up."""
+def exposition(tmp_path_factory, config) -> Iterator[str]:
+    """What ``GET /metrics`` of a service built here answers, with its store up."""
     runtime = build_runtime(config, f"sqlite:///{tmp_path_factory.mktemp('metrics')}/towns.db")
     try:
         client = create_app(runtime.towns, config, runtime.runner).test_client()
         answer = client.get("/metrics")
         assert answer.status_code == 200
-        yield served_names(answer.get_data(as_text=True))
+        yield answer.get_data(as_text=True)
     finally:
         runtime.close()
+
+
+@pytest.fixture(scope="module")
+def served(exposition) -> set[str]:
+    return served_names(exposition)
 
 
 def test_the_extractor_finds_the_metrics_of_an_expression():
@@ -141,3 +171,33 @@ def test_the_jobs_the_rules_and_the_dashboard_name_are_scraped():
     assert PROMETHEUS["rule_files"] == ["alerts.yml"]
     text = " ".join(dashboard_exprs() + [rule["expr"] for rule in alert_rules()])
     assert set(re.findall(r'job="([^"]+)"', text)) <= jobs
+
+
+SCRAPE_LABELS = {"job", "instance"}
+"""Labels Prometheus adds to every sample it scrapes."""
+
+
+def test_the_extractor_finds_the_labels_a_selector_tests():
+    assert selected_labels('rate(a_total{code="x", le=~"1|2"}[5m]) / b{job!="j"} + c') == [
+        ("a_total", {"code", "le"}), ("b", {"job"})]
+
+
+def test_every_selector_tests_only_labels_its_metric_carries(exposition):
+    labels = served_labels(exposition)
+    assert "actor_name" in labels["dramatiq_message_errors_total"]
+    exprs = dashboard_exprs() + [rule["expr"] for rule in alert_rules()]
+    for expr in exprs:
+        for name, tested in selected_labels(expr):
+            if name == "up":
+                assert tested <= SCRAPE_LABELS, expr
+                continue
+            assert tested - SCRAPE_LABELS <= labels[name], (expr, name, tested - labels[name])
+
+
+def test_every_grouping_names_labels_its_metrics_carry(exposition):
+    labels = served_labels(exposition)
+    for expr in dashboard_exprs() + [rule["expr"] for rule in alert_rules()]:
+        carried = set().union(SCRAPE_LABELS, *(labels.get(n, set()) for n in metric_names(expr)))
+        for group in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr):
+            named = {label.strip() for label in group.split(",") if label.strip()}
+            assert named <= carried, (expr, named - carried)
