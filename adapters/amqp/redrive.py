@@ -19,7 +19,7 @@ original sender in ``x-towns-user-id``; the consumer authenticates it as that se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from uuid import UUID
 
@@ -29,7 +29,8 @@ from pika.exceptions import AMQPError, NackError, UnroutableError
 from adapters.amqp import endpoints, properties
 from adapters.amqp.endpoints import Endpoints, close_quietly
 from adapters.amqp import topology as t
-from adapters.ops.dead_letters import every
+from adapters.ops.dead_letters import MAX_LIMIT, every
+from adapters.store.dead_letter_filter import LetterFilter
 from adapters.store.inbound_records import InboundRecords
 from domain.inbound import DeadLetter, body_digest, message_key, other_body_key
 
@@ -52,14 +53,17 @@ class BodyNotStored(RedriveError):
 
 
 def choose(records: InboundRecords, ids: Sequence[UUID] | None, all_open: bool,
-           code: str | None = None, limit: int | None = None) -> list[DeadLetter]:
-    """The letters to re-drive: every open one whose body is stored (with ``code``, only those
-    dead-lettered with it; with ``limit``, the first that many in the order recorded), or those
+           code: str | None = None, limit: int | None = None, where: LetterFilter | None = None,
+           after: UUID | None = None) -> list[DeadLetter]:
+    """The letters to re-drive: every open one whose body is stored and that ``where`` matches
+    (with ``code``, only those dead-lettered with it; with ``after``, only those first recorded
+    after that letter; with ``limit``, the first that many in the order recorded), or those
     named (all must exist and have their body)."""
     if all_open:
+        where = (where or LetterFilter()).with_code(code)
         chosen = []
-        for letter in every(records):
-            if letter.body is not None and (code is None or letter.code == code):
+        for letter in every(records, True, min(limit or MAX_LIMIT, MAX_LIMIT), where, after):
+            if letter.body is not None:
                 chosen.append(letter)
                 if limit is not None and len(chosen) >= limit:
                     break
@@ -85,20 +89,25 @@ def requeue(
     code: str | None = None,
     limit: int | None = None,
     action_id: UUID | None = None,
+    where: LetterFilter | None = None,
+    after: UUID | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> list[DeadLetter]:
-    """Re-drives the chosen dead letters (``choose``); returns them as recorded afterwards. The
-    re-drive is recorded first as an operator action (who, why, which letters; under
-    ``action_id`` when given), an event of the log."""
+    """Re-drives the chosen dead letters (``choose``); returns them as recorded afterwards, in
+    the order re-driven. The re-drive is recorded first as an operator action (who, why, which
+    letters, the filter; under ``action_id`` when given), an event of the log.
+    ``on_progress(done, total)`` is told after each letter the broker confirmed."""
     from adapters.audit.evidence.actions import record_action
     from domain.operations import REDRIVE
 
-    letters = choose(records, ids, all_open, code, limit)
+    letters = choose(records, ids, all_open, code, limit, where, after)
     if not letters:
         return []
     details = {"all": all_open, "letters": [str(letter.id) for letter in letters[:1000]],
                "count": len(letters)}
-    if code is not None:
-        details["filter"] = {"code": code}
+    criteria = (where or LetterFilter()).with_code(code) if all_open else None
+    if criteria:
+        details["filter"] = criteria.as_dict()
     record_action(records.towns, REDRIVE, by, reason, details, id=action_id)
     service_user = pika.URLParameters(endpoints.first(url)).credentials.username
     try:
@@ -122,6 +131,8 @@ def requeue(
                     f"send it again with --id {letter.id}"
                 ) from error
             done.append(recorded)
+            if on_progress is not None:
+                on_progress(len(done), len(letters))
         return done
     except AMQPError as error:
         raise RedriveError(f"RabbitMQ failed: {_reason(error)}") from error

@@ -1,4 +1,4 @@
-"""RabbitMQ's commands: the consumer, the publisher, dead letters."""
+"""RabbitMQ's commands: the consumer, the publisher, dead letters (``adapters.cli.dead_letters``)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from adapters import collector
-from adapters.bootstrap import build_runtime, build_towns
+from adapters.bootstrap import build_runtime
+from adapters.cli.dead_letters import register as register_dead_letters
 from adapters.cli.common import (Failure, amqp_url_arg, env_int, log_to_stderr, rate,
-                                 reason_option, reorder_window, serve_metrics, uuid_arg,
-                                 whole)
+                                 reorder_window, serve_metrics, whole)
 from adapters.config import load_config
 
 def register(commands) -> None:
@@ -52,35 +52,7 @@ def register(commands) -> None:
     publish.add_argument("--url", type=amqp_url_arg, help="RabbitMQ URL (default: TOWNS_AMQP_URL)")
     publish.set_defaults(run=run_publish)
 
-    dead = commands.add_parser("dead-letters", help="inspect and re-drive dead letters")
-    dead_commands = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
-    listing = dead_commands.add_parser(
-        "list", help="the dead letters in the database (open ones unless --all)"
-    )
-    listing.add_argument("--all", action="store_true", help="include the re-driven ones")
-    listing.add_argument("--json", action="store_true",
-                         help="one JSON object a line (body as text, or base64 with "
-                              'body_encoding "base64")')
-    listing.add_argument("--limit", type=whole(1, what="a limit"),
-                         help="at most this many (default: all, read a page at a time)")
-    listing.set_defaults(run=run_dead_letters_list)
-    requeue = dead_commands.add_parser(
-        "requeue",
-        help="re-drive dead letters into towns.inbound",
-        description=(
-            "Publishes each chosen dead letter's stored body to towns.inbound as the service's "
-            "own user (the user of TOWNS_AMQP_URL) on behalf of its original sender, takes its "
-            "copies off towns.inbound.dead and records who re-drove it and when. --all takes "
-            "every open dead letter; --id re-drives the letters named, whatever their state."
-        ),
-    )
-    chosen = requeue.add_mutually_exclusive_group(required=True)
-    chosen.add_argument("--id", dest="ids", type=uuid_arg, nargs="+", action="extend",
-                        metavar="ID", help="a dead letter's id (see `towns dead-letters list`)")
-    chosen.add_argument("--all", action="store_true", help="every open dead letter")
-    requeue.add_argument("--by", metavar="NAME", help="who re-drives them (default: the OS user name)")
-    reason_option(requeue)
-    requeue.set_defaults(run=run_dead_letters_requeue)
+    register_dead_letters(commands)  # list and requeue, with their filter
 
 
 def run_consume(args: argparse.Namespace) -> None:
@@ -144,44 +116,3 @@ def run_publish(args: argparse.Namespace) -> None:
     print(line, flush=True)
     if not report.ok:
         raise Failure(report.reason())
-
-
-def run_dead_letters_list(args: argparse.Namespace) -> None:
-    from itertools import islice
-
-    from adapters.cli.dead_letters_view import print_json_lines, print_table
-    from adapters.store.inbound_records import InboundRecords
-    from adapters.ops.dead_letters import MAX_LIMIT, every
-
-    towns = build_towns(load_config())
-    try:
-        size = min(args.limit or MAX_LIMIT, MAX_LIMIT)
-        letters = islice(every(InboundRecords(towns), not args.all, size), args.limit)
-        (print_json_lines if args.json else print_table)(letters, sys.stdout, include_closed=args.all)
-    finally:
-        towns.close()
-
-
-def run_dead_letters_requeue(args: argparse.Namespace) -> None:
-    from eventsourcing.persistence import PersistenceError
-
-    from adapters.amqp.redrive import RedriveError, requeue
-    from adapters.amqp.topology import amqp_url
-    from adapters.audit.evidence.actions import local_actor
-    from adapters.store.inbound_records import InboundRecords
-
-    url = amqp_url()
-    if not url:
-        raise Failure("TOWNS_AMQP_URL is not set: re-driving needs RabbitMQ")
-    logging.getLogger("pika").setLevel(logging.CRITICAL)
-    towns = build_towns(load_config())
-    try:
-        done = requeue(InboundRecords(towns), url, args.ids, args.all,
-                       args.by or local_actor(), args.reason)
-    except RedriveError as error:
-        raise Failure(str(error)) from None
-    except PersistenceError as error:
-        raise Failure(f"the database failed: {error}") from None
-    finally:
-        towns.close()
-    print(f"requeued {len(done)}")

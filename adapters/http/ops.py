@@ -2,10 +2,14 @@
 application data here, only queues, projections' lag, parked messages and dead letters.
 
 - ``GET /api/v1/ops/queues``: the queue view (``adapters.ops.queues``);
-- ``GET /api/v1/ops/dead-letters?queue=&limit=&cursor=&all=``: dead letters a page at a time,
-  open ones unless ``all=true``;
-- ``POST /api/v1/ops/dead-letters/requeue`` with ``{"ids": [...]}`` or ``{"all": true}``:
-  re-drives them (``adapters.amqp.redrive.requeue``) as the calling operator; ``{"requeued"}``;
+- ``GET /api/v1/ops/dead-letters?queue=&limit=&cursor=&all=`` and the filter
+  (``code``, ``type``, ``ref``, ``call``, ``user``, ``since``, ``until``;
+  ``adapters.store.dead_letter_filter``): dead letters a page at a time, open ones unless
+  ``all=true``;
+- ``GET /api/v1/ops/dead-letters/count`` with the same filter: how many open letters match;
+- ``POST /api/v1/ops/dead-letters/requeue`` with ``{"ids": [...]}`` or ``{"all": true}`` and
+  the filter: re-drives them (``adapters.amqp.redrive.requeue``) as the calling operator;
+  ``{"requeued"}``;
 - ``GET /api/v1/ops/set-aside?projection=&limit=&cursor=&all=``: the events the read models
   set aside, a page at a time, open ones unless ``all=true`` (where and why, not their data);
 - ``GET /api/v1/ops/incidents``, ``/api/v1/ops/charts``, ``/api/v1/ops/dead-letters/codes``,

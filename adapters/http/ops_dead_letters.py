@@ -15,8 +15,15 @@ from adapters.http.context import current_towns
 from adapters.http.errors import ErrorSchema, error_response
 from adapters.http.events import request_body
 from adapters.http.ops_blueprint import blp
+from adapters.http.ops_dead_letter_filter import (  # noqa: F401 - count: its route, registered here
+    MAX_BULK,
+    DeadLetterFilterSchema,
+    count_dead_letters,
+    letter_filter,
+)
 from adapters.inbound.ingest import decode
-from adapters.ops import dead_letters, incidents
+from adapters.ops import dead_letters
+from adapters.store.dead_letter_filter import INSTANTS, NAMES, LetterFilter
 from adapters.store.inbound_records import InboundRecords
 from domain.errors import Malformed, SchemaInvalid
 from domain.inbound import DeadLetter
@@ -25,7 +32,7 @@ from domain.principals import OPERATOR
 log = logging.getLogger("towns.http")
 
 
-class DeadLetterQuerySchema(Schema):
+class DeadLetterQuerySchema(DeadLetterFilterSchema):
     queue = fields.String(validate=validate.OneOf([t.DEAD_QUEUE]),
                           metadata={"description": f"the dead-letter queue (only {t.DEAD_QUEUE})"})
     limit = fields.Integer(load_default=dead_letters.DEFAULT_LIMIT,
@@ -70,16 +77,17 @@ class DeadLettersPageSchema(Schema):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
-MAX_BULK = 500
-"""At most this many letters per request with ``all`` (``limit`` lowers it); ``remaining``
-says how many more open letters match, for another request."""
-
-
 class RequeueSchema(Schema):
     ids = fields.List(fields.UUID(), metadata={"description": "dead letter ids"})
     all = fields.Boolean(metadata={"description": f"true: the open dead letters, the first "
                                                   f"{MAX_BULK} (or limit) in the order recorded"})
     code = fields.String(metadata={"description": "with all: only those dead-lettered with this code"})
+    type = fields.String(metadata={"description": "with all: only this event type (routing key)"})
+    ref = fields.String(metadata={"description": "with all: only this application_ref"})
+    call = fields.String(metadata={"description": "with all: only this call_id"})
+    user = fields.String(metadata={"description": "with all: only those published by this user"})
+    since = fields.String(metadata={"description": f"with all: {INSTANTS['since']}"})
+    until = fields.String(metadata={"description": f"with all: {INSTANTS['until']}"})
     limit = fields.Integer(metadata={"description": f"with all: at most this many (1-{MAX_BULK})"})
     reason = fields.String(metadata={"description": "why: recorded with the operator and the "
                                                     "time as an event of the log (≤ 1,000)"})
@@ -95,6 +103,7 @@ class RequeuedSchema(Schema):
     remaining = fields.Integer(allow_none=True, metadata={
         "description": "with all: open letters matching that this request left (over the limit; "
                        "counted up to the scan bound)"})
+    filter = fields.Dict(allow_none=True, metadata={"description": "with all: the criteria applied"})
 
 
 _UNAVAILABLE = "unavailable: RabbitMQ is not configured or failed; the message says which"
@@ -104,14 +113,19 @@ _UNAVAILABLE = "unavailable: RabbitMQ is not configured or failed; the message s
 @require_roles(OPERATOR)
 @blp.arguments(DeadLetterQuerySchema, location="query", as_kwargs=True)
 @blp.response(200, DeadLettersPageSchema, description="a page of dead letters")
-def list_dead_letters(limit: int, all: bool, cursor: str | None = None, queue: str | None = None):
+def list_dead_letters(limit: int, all: bool, cursor: str | None = None, queue: str | None = None,
+                      **criteria: str):
     """Dead letters
 
     Open ones (not re-driven since last dead-lettered) unless ``all=true``, in the order first
-    recorded, ``limit`` a page; pass ``next_cursor`` as ``cursor`` for the next.
+    recorded, ``limit`` a page; pass ``next_cursor`` as ``cursor`` for the next. ``code``,
+    ``type``, ``ref``, ``call``, ``user``, ``since`` and ``until`` narrow them (all must hold),
+    as they narrow a bulk re-drive.
     """
+    where = letter_filter(criteria)
     try:
-        return dead_letters.page(InboundRecords(current_towns()), not all, limit, cursor).as_dict()
+        return dead_letters.page(InboundRecords(current_towns()), not all, limit, cursor,
+                                 where).as_dict()
     except dead_letters.UnknownCursor as error:
         raise SchemaInvalid(str(error), {"cursor": "names no dead letter"}) from None
 
@@ -120,26 +134,29 @@ def list_dead_letters(limit: int, all: bool, cursor: str | None = None, queue: s
 @require_roles(OPERATOR)
 @blp.doc(requestBody={
     "required": True,
-    "description": '{"ids": [...]} or {"all": true}',
+    "description": '{"ids": [...]} or {"all": true}; with all, a filter (code, type, ref, call, '
+                   'user, since, until: all must hold) and a limit',
     "content": {"application/json": {"schema": RequeueSchema}},
 })
 @blp.response(200, RequeuedSchema, description="the letters were re-driven")
 @blp.alt_response(400, schema=ErrorSchema,
                   description="malformed: not a UTF-8 JSON object of at most 256 KiB")
-@blp.alt_response(422, schema=ErrorSchema, description="schema_invalid: neither ids nor all, or an unknown id")
+@blp.alt_response(422, schema=ErrorSchema, description="schema_invalid: neither ids nor all, an unknown id, "
+                                                       "or a filter value that is not valid")
 @blp.alt_response(503, schema=ErrorSchema, description=_UNAVAILABLE)
 def requeue_dead_letters():
     """Re-drive dead letters
 
     Publishes each chosen letter's stored body to towns.inbound, takes its copies off
-    towns.inbound.dead and records the calling operator and the time on the letter.
+    towns.inbound.dead and records the calling operator and the time on the letter. With
+    ``all``, the open letters a filter matches (``GET /api/v1/ops/dead-letters/count`` says how
+    many), at most 500 per request; ``remaining`` says how many more match.
     """
     from adapters.amqp.redrive import RedriveError, requeue
 
     body = decode(request_body(current_principal()))  # malformed as for an event
-    ids, all_open = _requeue_request(body)
+    ids, all_open, where = _requeue_request(body)
     reason = body.get("reason")
-    code = body.get("code") if all_open else None
     limit = min(body.get("limit") or MAX_BULK, MAX_BULK) if all_open else None
     records = InboundRecords(current_towns())
     for i, letter_id in enumerate(ids or []):
@@ -156,26 +173,23 @@ def requeue_dead_letters():
     action_id = uuid4()
     try:
         done = requeue(records, url, ids, all_open, current_principal().name, reason,
-                       code=code, limit=limit, action_id=action_id)
+                       limit=limit, action_id=action_id, where=where)
     except RedriveError as error:
         log.warning("re-drive by %s failed: %s", current_principal().name, error)
         return error_response("unavailable", str(error), 503)
     answer = {"requeued": len(done), "ids": [str(letter.id) for letter in done],
               "redrive_id": str(action_id) if done else None}
     if all_open:
-        remaining = 0
-        if len(done) >= limit:
-            remaining = incidents.open_by_code(records)["codes"].get(code, 0) if code \
-                else incidents.open_by_code(records)["open"]
-        answer.update(limit=limit, remaining=remaining)
+        remaining = dead_letters.count(records, where)["open"] if len(done) >= limit else 0
+        answer.update(limit=limit, remaining=remaining, filter=where.as_dict() if where else None)
     return answer
 
 
-def _requeue_request(body: Any) -> tuple[list[UUID] | None, bool]:
-    """(ids, all) of a requeue body, or SchemaInvalid naming what is wrong."""
+def _requeue_request(body: Any) -> tuple[list[UUID] | None, bool, LetterFilter | None]:
+    """(ids, all, filter) of a requeue body, or SchemaInvalid naming what is wrong."""
     if not isinstance(body, dict):
         raise Malformed('the body is not a JSON object: {"ids": [...]} or {"all": true}')
-    unknown = sorted(set(body) - {"ids", "all", "reason", "code", "limit"})
+    unknown = sorted(set(body) - {"ids", "all", "reason", "limit", *NAMES})
     if unknown:
         raise SchemaInvalid(f"unknown fields: {', '.join(unknown)}",
                             {name: "unknown field" for name in unknown})
@@ -190,15 +204,14 @@ def _requeue_request(body: Any) -> tuple[list[UUID] | None, bool]:
         if body["all"] is not True:
             raise SchemaInvalid('"all" re-drives every open dead letter and must be true',
                                 {"all": "must be true; name letters with ids"})
-        code, limit = body.get("code"), body.get("limit")
-        if code is not None and (not isinstance(code, str) or not 0 < len(code) <= 100):
-            raise SchemaInvalid("code is an error code", {"code": "an error code (1-100 characters)"})
+        where = letter_filter(body)
+        limit = body.get("limit")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                                   or not 1 <= limit <= MAX_BULK):
             raise SchemaInvalid(f"limit is a whole number from 1 to {MAX_BULK}",
                                 {"limit": f"a whole number from 1 to {MAX_BULK}"})
-        return None, True
-    for name in ("code", "limit"):
+        return None, True, where
+    for name in ("limit", *NAMES):
         if name in body:
             raise SchemaInvalid(f"{name} goes with all, not with ids", {name: "only with all"})
     ids = body["ids"]
@@ -206,7 +219,7 @@ def _requeue_request(body: Any) -> tuple[list[UUID] | None, bool]:
         raise SchemaInvalid("ids is a non-empty list of dead letter ids",
                             {"ids": "a non-empty list of dead letter ids"})
     try:
-        return RequeueSchema().load({"ids": ids})["ids"], False
+        return RequeueSchema().load({"ids": ids})["ids"], False, None
     except ValidationError as error:
         bad = error.messages.get("ids", {})
         details = {f"ids.{i}": "not a dead letter id (a UUID)" for i in bad}

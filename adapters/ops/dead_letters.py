@@ -5,6 +5,10 @@ Paged in the store, by log position (``InboundRecords.dead_letters``): a page re
 letters as it shows, however many the log holds. The cursor is the id of the last letter of the
 page; the next page starts after the log position at which that letter was first recorded, so it
 keeps its place when letters are re-driven or dead-lettered again between two pages.
+
+A filter (``adapters.store.dead_letter_filter.LetterFilter``: code, type, ref, call, user,
+since, until) narrows a page, ``every`` and ``count`` alike, as it narrows a bulk re-drive
+(``adapters.amqp.redrive.choose``).
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from adapters.views import dead_letter_view
+from adapters.store.dead_letter_filter import LetterFilter
 from adapters.store.inbound_records import InboundRecords, UnknownLetter
 from domain.inbound import DeadLetter
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+SCAN = 10_000
+"""``count`` stops at this many matching letters (``truncated`` then)."""
 
 
 class UnknownCursor(ValueError):
@@ -35,12 +42,13 @@ class Page:
 
 
 def page(records: InboundRecords, open_only: bool = True, limit: int = DEFAULT_LIMIT,
-         cursor: str | None = None) -> Page:
+         cursor: str | None = None, where: LetterFilter | None = None) -> Page:
     """The letters after ``cursor`` (from the first when None), at most ``limit`` of them;
-    ``open_only``: only those not re-driven since they were last dead-lettered."""
+    ``open_only``: only those not re-driven since they were last dead-lettered; ``where``: only
+    those it matches."""
     try:
         after = UUID(cursor) if cursor else None
-        letters = records.dead_letters(open_only, limit + 1, after)
+        letters = records.dead_letters(open_only, limit + 1, after, where)
     except (ValueError, UnknownLetter):
         raise UnknownCursor(f"the cursor {cursor!r} names no dead letter") from None
     shown = letters[:limit]
@@ -49,12 +57,25 @@ def page(records: InboundRecords, open_only: bool = True, limit: int = DEFAULT_L
                 str(shown[-1].id) if more else None)
 
 
-def every(records: InboundRecords, open_only: bool = True, size: int = MAX_LIMIT) -> Iterator[DeadLetter]:
-    """Every letter (``open_only``: the open ones), read ``size`` at a time as they are used."""
-    after = None
+def every(records: InboundRecords, open_only: bool = True, size: int = MAX_LIMIT,
+          where: LetterFilter | None = None, after: UUID | None = None) -> Iterator[DeadLetter]:
+    """Every letter (``open_only``: the open ones; ``where``: those it matches; ``after``: those
+    first recorded after that letter), read ``size`` at a time as they are used."""
     while True:
-        letters = records.dead_letters(open_only, size, after)
+        letters = records.dead_letters(open_only, size, after, where)
         yield from letters
         if len(letters) < size:
             return
         after = letters[-1].id
+
+
+def count(records: InboundRecords, where: LetterFilter | None = None, scan: int = SCAN) -> dict:
+    """The open letters ``where`` matches: ``{"open", "redrivable" (their body stored: a
+    re-drive can take them), "truncated"}``, counting at most ``scan`` of them."""
+    found = redrivable = 0
+    for letter in every(records, True, MAX_LIMIT, where):
+        if found >= scan:
+            return {"open": found, "redrivable": redrivable, "truncated": True}
+        found += 1
+        redrivable += letter.body is not None
+    return {"open": found, "redrivable": redrivable, "truncated": False}

@@ -11,7 +11,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
+from adapters.store.dead_letter_filter import LetterFilter
 from domain.inbound import DeadLetter, Send, dead_letter_id, stored_body
+
+FILTERED_CHUNK = 200
+"""Records read at a time when a filter may pass over many of them."""
 
 
 @dataclass(frozen=True)
@@ -127,15 +131,22 @@ class DeadLetterRecords:
         return self._retrying(change)
 
     def dead_letters(self, open_only: bool = False, limit: int | None = None,
-                     after: UUID | None = None) -> list[DeadLetter]:
+                     after: UUID | None = None, where: LetterFilter | None = None) -> list[DeadLetter]:
         """Dead letters in the order first recorded, from the first or from the one after the
         letter ``after`` (``UnknownLetter`` if there is none); at most ``limit`` of them;
-        ``open_only``: not re-driven since last dead-lettered. Read from the log a page at a
-        time: a limit reads about that many letters, whatever the log holds."""
+        ``open_only``: not re-driven since last dead-lettered; ``where``: only those it matches
+        (the one place a listing and a bulk re-drive choose their letters). Read from the log a
+        page at a time: a limit reads about that many letters, whatever the log holds; a filter
+        tries what it can on each letter's first record before reading the letter."""
         start = 0 if after is None else self._position(after)
+        chunk = limit or 1000
+        if where:
+            chunk = min(max(chunk, FILTERED_CHUNK), 1000)
+        else:
+            where = None
         found: list[DeadLetter] = []
-        for letter in self._letters_from(start, limit or 1000):
-            if letter.open or not open_only:
+        for letter in self._letters_from(start, chunk, where):
+            if (letter.open or not open_only) and (where is None or where.matches(letter)):
                 found.append(letter)
                 if limit is not None and len(found) >= limit:
                     break
@@ -143,10 +154,16 @@ class DeadLetterRecords:
 
     def letter(self, letter_id: UUID) -> DeadLetter | None:
         return self._get(letter_id)
-    def _letters_from(self, position: int, chunk: int) -> Iterator[DeadLetter]:
+
+    def _letters_from(self, position: int, chunk: int,
+                      where: LetterFilter | None = None) -> Iterator[DeadLetter]:
         """The letters first recorded after log position ``position``, read ``chunk`` at a
-        time as they are used."""
-        return (self._get(note.originator_id) for note in self._recorded_notes(position, chunk))
+        time as they are used; with ``where``, only those whose first record it admits."""
+        prefilter = where is not None and where.on_record
+        for note in self._recorded_notes(position, chunk):
+            if prefilter and not where.admits(self.towns.mapper.to_domain_event(note)):
+                continue
+            yield self._get(note.originator_id)
 
     def _recorded_notes(self, position: int, chunk: int) -> Iterator[Any]:
         while True:

@@ -2,16 +2,21 @@
 test), PostgreSQL and a running ``towns consume``: ``POST /api/v1/ops/dead-letters/requeue``
 answers a ``redrive_id``; ``GET /api/v1/ops/redrives/{id}`` says per letter applied, duplicate
 or dead-lettered again (with the code and detail); a bulk re-drive by code takes only that code,
-bounded by ``limit``; ``GET /api/v1/ops/redrives`` is the history, who, when and the result."""
+bounded by ``limit``, and one by a filter (code, type, ref, call, user, since, until) only the
+letters every criterion matches, as the listing and the count show them, a bad value refused
+(422) before anything moves; ``GET /api/v1/ops/redrives`` is the history, who, when and the
+result."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from uuid import UUID
 
 import pytest
 
+from adapters.amqp import topology as t
 from adapters.http import create_app
 from tests.amqp_fixtures import rabbitmq  # noqa: F401 - fixture: the broker answers
 from tests.factories import envelope
@@ -145,3 +150,100 @@ def test_a_bulk_re_drive_takes_one_code_and_is_bounded(
                   {"ids": [other], "code": "unknown_type"}, {"all": True, "code": 7}):
         refused = client.post("/api/v1/ops/dead-letters/requeue", json=wrong, headers=OPERATOR)
         assert refused.status_code == 422, wrong
+
+
+FILTER = {"code": "unknown_call", "type": "application.submitted", "call": "NO-SUCH-CALL",
+          "user": "shunde-applicant", "since": "2017-03-21T00:00:00+08:00",
+          "until": "2017-03-22T00:00:00+08:00"}
+
+
+def refused(store: Store, key: str, ref: str, *, code: str = "unknown_call",
+            routing_key: str = "application.submitted", call: str = "NO-SUCH-CALL",
+            user: str | None = "shunde-applicant", seen: str = "2017-03-21T10:00:00+08:00") -> str:
+    """A dead letter of a submission to a call that does not exist (refused again as
+    unknown_call when re-driven), recorded with these attributes; its id."""
+    body = {**envelope("application.submitted", ref, message_id=key), "call_id": call}
+    dispatch = store.records.dead_letter(key, key, code, "refused", json.dumps(body).encode(), user,
+                                         routing_key, datetime.fromisoformat(seen))
+    return str(dispatch.letter.id)
+
+
+def test_a_filtered_bulk_re_drive_takes_only_the_letters_every_criterion_matches(
+        broker, store: Store, consumers: Consumers, config, monkeypatch):
+    # Given three letters that match a filter, and one beside it for each criterion
+    matching = [refused(store, f"flt-{i}", f"SD-FLT-{i}") for i in range(3)]
+    beside = {
+        "code": refused(store, "flt-code", "SD-FLT-X1", code="unknown_type"),
+        "type": refused(store, "flt-type", "SD-FLT-X2", routing_key="application.withdrawn"),
+        "call": refused(store, "flt-call", "SD-FLT-X3", call="GD-ITOWN-2017-B2"),
+        "user": refused(store, "flt-user", "SD-FLT-X4", user="gz-city"),
+        "early": refused(store, "flt-early", "SD-FLT-X5", seen="2017-03-20T23:59:59+08:00"),
+        "late": refused(store, "flt-late", "SD-FLT-X6", seen="2017-03-22T00:00:00+08:00"),
+    }
+    monkeypatch.setenv("TOWNS_AMQP_URL", broker.url)
+    client = create_app(store.towns, config).test_client()
+
+    # the listing and the count take the same filter
+    listed = client.get("/api/v1/ops/dead-letters", query_string=FILTER, headers=OPERATOR)
+    assert listed.status_code == 200, listed.get_data(as_text=True)
+    assert [i["id"] for i in listed.get_json()["items"]] == matching
+    one = client.get("/api/v1/ops/dead-letters", query_string={"ref": "SD-FLT-1", "limit": 5},
+                     headers=OPERATOR).get_json()
+    assert [i["message_id"] for i in one["items"]] == ["flt-1"] and one["next_cursor"] is None
+    counted = client.get("/api/v1/ops/dead-letters/count", query_string=FILTER, headers=OPERATOR)
+    assert counted.status_code == 200
+    assert {k: counted.get_json()[k] for k in ("open", "redrivable", "truncated", "limit")} == {
+        "open": 3, "redrivable": 3, "truncated": False, "limit": 500}
+    consumers.start(broker.url, store.url)
+
+    # When the operator re-drives what the filter matches, two at most
+    answer = client.post("/api/v1/ops/dead-letters/requeue",
+                         json={"all": True, **FILTER, "limit": 2, "reason": "the call is known now"},
+                         headers=OPERATOR)
+
+    # Then the first two went, the answer says one more matches, and the history names the filter
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    body = answer.get_json()
+    assert (body["requeued"], body["ids"], body["limit"], body["remaining"]) == (2, matching[:2], 2, 1)
+    assert body["filter"] == FILTER
+    redrive = follow(client, body["redrive_id"])
+    assert redrive["filter"] == FILTER and redrive["count"] == 2 and redrive["all"] is True
+    assert redrive["outcomes"] == {"dead_lettered_again": 2}
+    assert {i["outcome"]["code"] for i in redrive["letters"]} == {"unknown_call"}
+    # and the letters beside the filter were not touched
+    for name, letter_id in beside.items():
+        letter = store.records.letter(UUID(letter_id))
+        assert letter.open and letter.requeues == [], name
+    # a filter by application ref takes the one left
+    last = client.post("/api/v1/ops/dead-letters/requeue",
+                       json={"all": True, "ref": "SD-FLT-2", "code": "unknown_call"}, headers=OPERATOR)
+    assert last.status_code == 200 and last.get_json()["ids"] == [matching[2]]
+    assert last.get_json()["remaining"] == 0
+    assert follow(client, last.get_json()["redrive_id"])["filter"] == {"code": "unknown_call", "ref": "SD-FLT-2"}
+    # nothing matches: nothing is re-driven, nothing recorded
+    none = client.post("/api/v1/ops/dead-letters/requeue",
+                       json={"all": True, "ref": "SD-NOBODY"}, headers=OPERATOR).get_json()
+    assert (none["requeued"], none["redrive_id"], none["remaining"]) == (0, None, 0)
+
+
+def test_bad_filter_values_are_refused_before_anything_is_re_driven(
+        broker, store: Store, config, monkeypatch):
+    kept = refused(store, "flt-kept", "SD-FLT-K")
+    monkeypatch.setenv("TOWNS_AMQP_URL", broker.url)
+    client = create_app(store.towns, config).test_client()
+    for wrong, field in (({"since": "2017-03-21"}, "since"), ({"until": "later"}, "until"),
+                         ({"type": ""}, "type"), ({"ref": "SD\u0007X"}, "ref"),
+                         ({"user": "u" * 256}, "user"), ({"call": ["GD"]}, "call"),
+                         ({"since": "2017-03-22T00:00:00+08:00",
+                           "until": "2017-03-21T00:00:00+08:00"}, "until")):
+        answer = client.post("/api/v1/ops/dead-letters/requeue", json={"all": True, **wrong},
+                             headers=OPERATOR)
+        assert answer.status_code == 422, wrong
+        error = answer.get_json()["error"]
+        assert error["code"] == "schema_invalid" and field in error["details"], error
+        assert answer.headers["x-towns-error"] == "schema_invalid"
+        if all(isinstance(v, str) for v in wrong.values()):
+            listed = client.get("/api/v1/ops/dead-letters", query_string=wrong, headers=OPERATOR)
+            assert listed.status_code == 422 and field in listed.get_json()["error"]["details"], wrong
+    assert store.records.letter(UUID(kept)).open
+    assert broker.depth(t.QUEUE) == 0

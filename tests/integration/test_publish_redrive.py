@@ -426,3 +426,108 @@ def test_requeue_of_an_unknown_id_fails_in_one_line_and_changes_nothing(scene: S
     assert no_choice.returncode == 2
     no_broker = towns("dead-letters", "requeue", "--all", env={**scene.env, "TOWNS_AMQP_URL": ""})
     assert no_broker.returncode == 1 and "TOWNS_AMQP_URL" in no_broker.stderr
+
+
+# -- re-drive by a filter ----------------------------------------------------------------------
+
+DAY = ("--since", "2017-03-21T00:00:00+08:00", "--until", "2017-03-22T00:00:00+08:00")
+
+
+def record_refused(scene: Scene, keys: list[str], *, code: str = "unknown_call",
+                   routing_key: str = "application.submitted",
+                   seen: str = "2017-03-21T10:00:00+08:00") -> None:
+    """Dead letters as the consumer records them: submissions to a call that does not exist
+    (refused again as unknown_call when re-driven), each with a reference of its own."""
+    towns_ = build_towns(load_config(), scene.database_url)
+    try:
+        records = InboundRecords(towns_)
+        for key in keys:
+            body = {**scene.first, "message_id": key, "application_ref": f"GZ-{key}"}
+            records.dead_letter(key, key, code, "no such call", json.dumps(body).encode(),
+                                "guangzhou-applicant", routing_key, datetime.fromisoformat(seen))
+    finally:
+        towns_.close()
+
+
+def test_requeue_by_a_filter_takes_only_the_open_letters_it_matches(scene: Scene):
+    vhost = scene.vhost
+    matching = [f"flt-{i:02}" for i in range(12)]
+    record_refused(scene, matching)
+    record_refused(scene, ["flt-code"], code="unknown_type")
+    record_refused(scene, ["flt-type"], routing_key="application.withdrawn")
+    record_refused(scene, ["flt-early"], seen="2017-03-20T23:00:00+08:00")
+    filters = ("--code", "unknown_call", "--type", "application.submitted", *DAY)
+
+    listed = towns("dead-letters", "list", "--json", *filters, env=scene.env)
+    assert listed.returncode == 0, listed.stderr
+    assert [json.loads(x)["message_id"] for x in listed.stdout.splitlines()] == matching
+
+    result = towns("dead-letters", "requeue", *filters, "--by", "dora", "--reason", "call fixed",
+                   env=scene.env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "requeued 12\n"
+    back = [p.message_id for _, p, _ in vhost.peek_all(t.QUEUE)]
+    assert back == matching
+    for key in matching:
+        letter = scene.letter({"message_id": key})
+        assert not letter.open and [r["by"] for r in letter.requeues] == ["dora"]
+    for key in ("flt-code", "flt-type", "flt-early"):  # one criterion each does not hold
+        assert scene.letter({"message_id": key}).open, key
+    for envelope in (scene.first, scene.second):  # first seen today: outside the range
+        assert scene.letter(envelope).open
+    [action] = [a for a in scene.actions() if a["action"] == "dead_letters.requeue"]
+    assert action["details"]["filter"] == {
+        "code": "unknown_call", "type": "application.submitted",
+        "since": "2017-03-21T00:00:00+08:00", "until": "2017-03-22T00:00:00+08:00"}
+    assert (action["actor"], action["reason"], action["details"]["count"]) == ("dora", "call fixed", 12)
+
+    # by application ref alone, with --all as well: the one letter of that reference
+    ref = towns("dead-letters", "requeue", "--all", "--ref", "GZ-flt-type", env=scene.env)
+    assert ref.returncode == 0 and ref.stdout == "requeued 1\n", ref.stderr
+    assert not scene.letter({"message_id": "flt-type"}).open
+    # nothing left matching: nothing re-driven
+    again = towns("dead-letters", "requeue", *filters, env=scene.env)
+    assert again.returncode == 0 and again.stdout == "requeued 0\n", again.stderr
+    # bad values are bad usage, and change nothing
+    for wrong in (("--since", "2017-03-21"), ("--until", "2017-03-21T00:00:00+08:00", "--since",
+                                               "2017-03-22T00:00:00+08:00"), ("--code", "")):
+        bad = towns("dead-letters", "requeue", *wrong, env=scene.env)
+        assert bad.returncode == 2 and "usage:" in bad.stderr and bad.stdout == "", wrong
+    assert scene.letter({"message_id": "flt-code"}).open
+
+
+def test_requeue_by_a_filter_goes_in_bounded_batches_with_progress_on_stderr(
+        scene: Scene, monkeypatch, capsys):
+    from adapters.cli import dead_letters, parser, progress
+
+    matching = [f"many-{i:02}" for i in range(23)]
+    record_refused(scene, matching)
+    record_refused(scene, ["many-late"], seen="2017-03-23T10:00:00+08:00")
+    monkeypatch.setattr(dead_letters, "BATCH", 5)  # five letters per re-drive
+    monkeypatch.setattr(progress, "EVERY_SECONDS", 0)  # a line at each tenth, however quick
+    monkeypatch.delenv("TOWNS_CONFIG", raising=False)
+    for name, value in scene.env.items():
+        monkeypatch.setenv(name, value)
+
+    def run(*argv: str) -> tuple[str, str]:
+        args = parser().parse_args(["dead-letters", "requeue", *argv])
+        args.run(args)
+        found = capsys.readouterr()
+        return found.out, found.err
+
+    # At most 20 of them: four re-drives of five
+    out, err = run("--code", "unknown_call", *DAY, "--limit", "20", "--by", "erin")
+    assert out == "requeued 20\n"
+    lines = err.splitlines()
+    assert lines and all(line.startswith("towns dead-letters requeue: ") for line in lines), err
+    assert lines[-1].startswith("towns dead-letters requeue: 20 of 20 letters re-driven (100%)")
+    actions = [a for a in scene.actions() if a["action"] == "dead_letters.requeue"]
+    assert sorted(a["details"]["count"] for a in actions) == [5, 5, 5, 5]
+    re_driven = [letter for a in actions for letter in a["details"]["letters"]]
+    assert sorted(re_driven) == sorted(str(dead_letter_id(k)) for k in matching[:20])
+    # the rest, a handful: no progress, the same stdout
+    out, err = run("--code", "unknown_call", *DAY)
+    assert (out, err) == ("requeued 3\n", "")
+    assert scene.letter({"message_id": "many-late"}).open
+    assert scene.vhost.depth(t.QUEUE) == 23

@@ -1,6 +1,7 @@
 // The operators' panel: GET /api/v1/ops/queues (queues, projections' lag and set-aside events,
 // parked messages) and GET /api/v1/ops/dead-letters, with a re-drive button per letter and a
-// re-drive of every open letter with a code (GET /api/v1/ops/dead-letters/codes for the counts).
+// re-drive of every open letter a filter matches (./bulk.js; GET /api/v1/ops/dead-letters/codes
+// for the codes to choose from).
 //
 // A re-drive asks for confirmation (the messages and their count), posts
 // POST /api/v1/ops/dead-letters/requeue, then follows the re-drive it answers
@@ -9,6 +10,7 @@
 // parked again; still pending after FOLLOW_MS, it says so.
 
 import { api, withQuery } from "./api.js";
+import { createBulk } from "./bulk.js";
 import { confirmAction } from "./confirm.js";
 import { clear, fact, h, instant, number } from "./dom.js";
 import { Panel } from "./panel.js";
@@ -16,7 +18,6 @@ import { Panel } from "./panel.js";
 const LETTERS_PAGE = 50;
 const FOLLOW_MS = 60000;
 const FOLLOW_EVERY_MS = 1000;
-const BULK_LIMIT = 500;
 
 /** An outcome of a re-driven letter as a short text and a tone. */
 export function outcomeText(outcome) {
@@ -39,10 +40,8 @@ export function createQueues({ onRedriven = () => {} } = {}) {
   const letterRows = document.getElementById("deadletters-rows");
   const letterMessage = document.getElementById("deadletters-message");
   const more = document.getElementById("deadletters-more");
-  const bulkCode = document.getElementById("bulk-code");
-  const bulkButton = document.getElementById("bulk-redrive");
+  const bulk = createBulk({ say, follow, rowOf });
   let nextCursor = null;
-  let shownLetters = [];
   const results = new Map(); // letter id → its last re-drive's outcome
 
   async function load({ quiet = false } = {}) {
@@ -56,9 +55,8 @@ export function createQueues({ onRedriven = () => {} } = {}) {
       if (!current()) return;
       renderView(view);
       clear(letterRows);
-      shownLetters = [];
       renderLetters(letters);
-      renderCodes(codes);
+      bulk.renderCodes(codes);
       panel.ready();
     } catch (error) {
       if (current() && !panel.failOrStale(error, quiet)) clearAll();
@@ -104,22 +102,9 @@ export function createQueues({ onRedriven = () => {} } = {}) {
     }
   }
 
-  function renderCodes(codes) {
-    const chosen = bulkCode.value;
-    clear(bulkCode);
-    const entries = codes ? Object.entries(codes.codes) : [];
-    bulkCode.append(h("option", { value: "" }, entries.length ? "choose a code" : "no open dead letter"));
-    for (const [code, count] of entries) {
-      bulkCode.append(h("option", { value: code, dataset: { count: String(count) } }, `${code} (${count} open)`));
-    }
-    if (entries.some(([code]) => code === chosen)) bulkCode.value = chosen;
-    bulkButton.disabled = !bulkCode.value;
-  }
-
   function renderLetters(page) {
     letterRows.querySelector(".empty-row")?.remove();
     for (const letter of page.items) {
-      shownLetters.push(letter);
       letterRows.append(letterRow(letter));
     }
     if (!letterRows.children.length) {
@@ -195,37 +180,6 @@ export function createQueues({ onRedriven = () => {} } = {}) {
     }
   }
 
-  async function requeueCode() {
-    const code = bulkCode.value;
-    if (!code) return;
-    const option = bulkCode.selectedOptions[0];
-    const count = Number(option.dataset.count || 0);
-    const names = shownLetters.filter((l) => l.code === code).map((l) => l.message_id ?? l.id);
-    const taken = Math.min(count, BULK_LIMIT);
-    const confirmed = await confirmAction({
-      title: `Re-drive every open dead letter with code ${code}?`,
-      text: count > BULK_LIMIT
-        ? `${count} open letters have this code; one re-drive takes at most ${BULK_LIMIT} (the first recorded): ${taken} now.`
-        : `${count} open letter${count === 1 ? "" : "s"} with this code go back to towns.inbound (at most ${BULK_LIMIT} per re-drive).`,
-      items: names,
-      count: taken,
-      confirmLabel: `Re-drive ${taken} message${taken === 1 ? "" : "s"}`,
-    });
-    if (!confirmed) return;
-    bulkButton.disabled = true;
-    try {
-      const answer = await api("/api/v1/ops/dead-letters/requeue", { method: "POST", body: { all: true, code, limit: BULK_LIMIT } });
-      for (const id of answer.ids) rowOf(id)?.classList.add("requeued");
-      const left = answer.remaining ? `; ${answer.remaining} more remain (over the limit of ${answer.limit})` : "";
-      say("info", `Re-drove ${answer.requeued} letter${answer.requeued === 1 ? "" : "s"} with code ${code}${left}; following them…`, "following");
-      await follow(answer, null, left);
-    } catch (error) {
-      if (error.status !== 401) say("error", `Could not re-drive the letters with code ${code}: ${error.message} (${error.status} ${error.code}).`);
-    } finally {
-      bulkButton.disabled = !bulkCode.value;
-    }
-  }
-
   /** Follows a re-drive until no letter is pending (or FOLLOW_MS), showing each outcome. */
   async function follow(answer, names, suffix = "") {
     if (!answer.redrive_id) {
@@ -284,15 +238,12 @@ export function createQueues({ onRedriven = () => {} } = {}) {
     clear(queueRows);
     clear(projectionRows);
     clear(letterRows);
-    shownLetters = [];
     sourceNote.hidden = true;
     letterMessage.hidden = true;
     more.hidden = true;
   }
 
   more.addEventListener("click", loadMore);
-  bulkCode.addEventListener("change", () => { bulkButton.disabled = !bulkCode.value; });
-  bulkButton.addEventListener("click", requeueCode);
   document.getElementById("queues-refresh").addEventListener("click", () => { letterMessage.hidden = true; load(); });
   return {
     load,

@@ -3,6 +3,7 @@
 // pending), as the service recorded it.
 
 import { api } from "./api.js";
+import { filterText } from "./bulk.js";
 import { clear, h, instant } from "./dom.js";
 import { Panel } from "./panel.js";
 import { outcomeText } from "./queues.js";
@@ -31,7 +32,8 @@ export function createRedrives() {
       rows.append(h("tr", {}, h("td", { colspan: 5, class: "muted", "data-test": "redrives-none" }, "No re-drive recorded.")));
     }
     for (const item of items) {
-      const what = item.filter && item.filter.code ? `all open with code ${item.filter.code}` : item.all ? "all open" : "chosen";
+      const criteria = filterText(item.filter);
+      const what = criteria ? `all open with ${criteria}` : item.all ? "all open" : "chosen";
       const letters = h("ul", { class: "letters" }, item.letters.map((l) => {
         const [tone, text] = outcomeText(l.outcome);
         return h("li", { "data-test": "redrive-letter", dataset: { id: l.id, state: l.outcome.state } },
