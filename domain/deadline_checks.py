@@ -37,6 +37,18 @@ class DeadlineRun:
     first_run: bool = False
 
 
+class _Tally:
+    """Tells ``on_progress`` (applications looked at, of how many) as chunks are done."""
+
+    def __init__(self, on_progress: Callable[[int, int], None] | None, total: int) -> None:
+        self.on_progress, self.done, self.total = on_progress, 0, total
+
+    def __call__(self, count: int) -> None:
+        self.done += count
+        if self.on_progress is not None:
+            self.on_progress(self.done, self.total)
+
+
 class DeadlineChecks:
     """Runs calls' checks: ``call`` finds a call by its id, ``reader`` lists and reads its
     applications, ``check_log`` says whether the check has run, ``save`` records the check's
@@ -66,6 +78,7 @@ class DeadlineChecks:
         as_of: datetime,
         candidates: Sequence[UUID] | None = None,
         since: int | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> DeadlineRun:
         """Lapses every application of the call short of the condition at the cutoff.
 
@@ -75,6 +88,7 @@ class DeadlineChecks:
         application of the call is loaded. Applications first recorded while the check ran are
         checked after it is recorded, so none slips between the two; ``since``, the log
         position the candidates were chosen at, makes that "while the candidates were chosen".
+        ``on_progress`` is told (applications looked at, applications to look at) per chunk.
         """
         call = self.call(call_id)
         if as_of < call.check_due_at:
@@ -84,7 +98,8 @@ class DeadlineChecks:
         if since is not None:
             start = min(start, since)
         ids = list(self.reader.application_ids(call.id)) if candidates is None else list(candidates)
-        checked, lapsed = self._check_ids(call, ids, as_of)
+        tally = _Tally(on_progress, len(ids))
+        checked, lapsed = self._check_ids(call, ids, as_of, tally)
         if first_run:
             try:
                 self.save(
@@ -94,10 +109,12 @@ class DeadlineChecks:
                 first_run = False  # another run recorded it first
         seen = set(ids)
         late = [i for i in self.reader.application_ids(call.id, after=start) if i not in seen]
-        more, found = self._check_ids(call, late, as_of)
+        tally.total += len(late)
+        more, found = self._check_ids(call, late, as_of, tally)
         return DeadlineRun(call.id, as_of, True, checked + more, sorted(lapsed + found), first_run)
 
-    def _check_ids(self, call: Call, ids: Sequence[UUID], as_of: datetime) -> tuple[int, list[str]]:
+    def _check_ids(self, call: Call, ids: Sequence[UUID], as_of: datetime,
+                   tally: _Tally) -> tuple[int, list[str]]:
         """The chunks in turn. Where the store reads from other threads (``reads_ahead``), the
         next chunk's events are read while this one is decided and saved: the chunks are
         distinct applications, and a read made early is as good as one made later (an event
@@ -108,6 +125,7 @@ class DeadlineChecks:
             for chunk in chunks:
                 c, found = self._check_chunk(call, chunk, as_of)
                 checked, lapsed = checked + c, lapsed + found
+                tally(len(chunk))
             return checked, lapsed
         with ThreadPoolExecutor(1, thread_name_prefix="towns-deadline-read") as pool:
             ahead = pool.submit(self.store.select_events_of, list(chunks[0]))
@@ -117,6 +135,7 @@ class DeadlineChecks:
                     ahead = pool.submit(self.store.select_events_of, list(chunks[i + 1]))
                 c, found = self._check_chunk(call, chunk, as_of, records)
                 checked, lapsed = checked + c, lapsed + found
+                tally(len(chunk))
         return checked, lapsed
 
     def _check_chunk(

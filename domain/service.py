@@ -185,8 +185,9 @@ class Towns(EventSourcedApplication):
         as_of: datetime,
         candidates: Sequence[UUID] | None = None,
         since: int | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> DeadlineRun:
-        return self.deadline_checks.check_deadline(call_id, as_of, candidates, since)
+        return self.deadline_checks.check_deadline(call_id, as_of, candidates, since, on_progress)
 
     def checked_at(self, call: Call) -> datetime | None:
         return self.check_log.checked_at(call)

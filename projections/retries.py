@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,8 @@ class _Trial(Exception):
     """Raised to undo a trial of set-aside events."""
 
 
-def retry(runner: Any, name: str, position: int | None = None) -> Retried:
+def retry(runner: Any, name: str, position: int | None = None,
+          on_progress: Callable[[int, int], None] | None = None) -> Retried:
     """Tries the open set-aside events of ``runner``'s projection ``name`` again (only the
     one at ``position`` when given).
 
@@ -43,7 +45,8 @@ def retry(runner: Any, name: str, position: int | None = None) -> Retried:
     event in log order; the records of the events the rebuilt view took are marked
     retried, and the others (every open one of the view, tried again by the rebuild) stay
     set aside with one attempt more. A trial that passes where the rebuild still fails
-    costs a rebuild, never a wrong row."""
+    costs a rebuild, never a wrong row. ``on_progress`` is told (position, head) as the
+    rebuild goes, if there is one."""
     projection = runner.projection(name)
     chosen = [r for r in runner.set_aside([name]) if position is None or r.position == position]
     if position is not None and not chosen:
@@ -60,7 +63,7 @@ def retry(runner: Any, name: str, position: int | None = None) -> Retried:
     tried = [r.position for r in chosen]
     if len(failed) == len(chosen):
         return Retried(name, tried, [], tried, False)
-    runner.rebuild(name)
+    runner.rebuild(name, on_progress=on_progress)
     still = {r.position for r in runner.set_aside([name])}
     return Retried(name, tried, [p for p in tried if p not in still],
                    [p for p in tried if p in still], True)

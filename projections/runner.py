@@ -270,9 +270,11 @@ class ProjectionRunner:
 
     # -- trying set-aside events again -------------------------------------------------------
 
-    def retry(self, name: str, position: int | None = None) -> Retried:
-        """Tries the projection's open set-aside events again (``projections.retries``)."""
-        return retry(self, name, position)
+    def retry(self, name: str, position: int | None = None,
+              on_progress: Callable[[int, int], None] | None = None) -> Retried:
+        """Tries the projection's open set-aside events again (``projections.retries``);
+        ``on_progress`` is told of its rebuild as ``rebuild`` tells it."""
+        return retry(self, name, position, on_progress)
 
 
 def _rename_indexes(tx: Tx, projection: Projection, beside: dict, live: dict) -> None:

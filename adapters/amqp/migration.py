@@ -25,7 +25,8 @@ command again: each step sees what is done. Such a stop may leave a copy of the 
 moved but not yet acknowledged; the consumer's inbox applies it once.
 A message keeps its routing key, properties and headers; one sent by another user than the
 service's goes with the service's user and the sender in ``x-towns-user-id``, as a re-drive
-does, so that the consumer still knows who sent it.
+does, so that the consumer still knows who sent it. ``on_progress(step, done, total)``, where
+given, is told each move's messages moved out of the source's depth as the move began.
 """
 
 from __future__ import annotations
@@ -76,9 +77,10 @@ class QueueMoved:
 
 
 class Migration:
-    def __init__(self, amqp_url: str, api_url: str, to: str,
-                 say: Callable[[str], None] = print) -> None:
+    def __init__(self, amqp_url: str, api_url: str, to: str, say: Callable[[str], None] = print,
+                 on_progress: Callable[[str, int, int], None] | None = None) -> None:
         self.url, self.api, self.to, self.say = amqp_url, api_url, to, say
+        self.on_progress = on_progress
         self.vhost = pika.URLParameters(endpoints.first(amqp_url)).virtual_host
         self.user = pika.URLParameters(endpoints.first(amqp_url)).credentials.username
         self.connection = Endpoints(amqp_url).connect()
@@ -169,7 +171,9 @@ class Migration:
         channel.exchange_declare(transfer, exchange_type="topic", durable=False, auto_delete=False)
         channel.queue_bind(target, transfer, routing_key="#")
         channel.confirm_delivery()
-        moved = 0
+        moved, step = 0, f"{source} -> {target}"
+        depth = limit if limit is not None else channel.queue_declare(
+            source, passive=True).method.message_count
         try:
             for method, properties, body in self._taken(channel, source, limit):
                 # confirms are synchronous: the copy is the target's before the ack
@@ -177,6 +181,8 @@ class Migration:
                                       self._as_service(properties), mandatory=True)
                 channel.basic_ack(method.delivery_tag)
                 moved += 1
+                if self.on_progress is not None:
+                    self.on_progress(step, moved, max(depth, moved))
         finally:
             channel.queue_unbind(target, transfer, routing_key="#")
             channel.exchange_delete(transfer)
@@ -184,6 +190,8 @@ class Migration:
                 channel.close()
         if moved:
             log.info("moved %d messages from %s to %s", moved, source, target)
+            if self.on_progress is not None:
+                self.on_progress(step, moved, moved)  # the source is done with
         return moved
 
     @staticmethod
@@ -257,8 +265,9 @@ class Migration:
             raise MigrationError(f"the management API refused the policy {name} ({error})") from None
 
 
-def migrate(amqp_url: str, api_url: str, to: str, say: Callable[[str], None] = print) -> list[QueueMoved]:
-    migration = Migration(amqp_url, api_url, to, say)
+def migrate(amqp_url: str, api_url: str, to: str, say: Callable[[str], None] = print,
+            on_progress: Callable[[str, int, int], None] | None = None) -> list[QueueMoved]:
+    migration = Migration(amqp_url, api_url, to, say, on_progress)
     try:
         return migration.run()
     except ChannelClosedByBroker as error:

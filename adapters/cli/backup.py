@@ -56,11 +56,13 @@ def register(commands) -> None:
 
 
 def run_backup(args: argparse.Namespace) -> None:
+    from adapters.cli.progress import phases
     from adapters.ops.backup import BackupError, backup
 
     url = database_url()
     try:
-        done = backup(url, args.file)
+        with phases("towns backup", "bytes written") as on_progress:
+            done = backup(url, args.file, on_progress)
     except BackupError as error:
         raise Failure(str(error)) from None
     how = f"{done.tool} --format=custom" if done.tool else "SQLite's online backup"
@@ -72,11 +74,13 @@ def run_backup(args: argparse.Namespace) -> None:
 
 
 def run_restore(args: argparse.Namespace) -> None:
+    from adapters.cli.progress import phases
     from adapters.ops.backup import BackupError, restore
 
     url = database_url()
     try:
-        done = restore(url, args.file, args.replace)
+        with phases("towns restore", "bytes of the backup") as on_progress:
+            done = restore(url, args.file, args.replace, on_progress)
     except BackupError as error:
         raise Failure(str(error)) from None
     how = f" ({done.tool})" if done.tool else ""

@@ -37,7 +37,8 @@ def register(commands) -> None:
 
 def run_demo(args: argparse.Namespace) -> None:
     from adapters.audit.verify import failure
-    from adapters.inbound.demo import report, run_batch
+    from adapters.cli.progress import progress
+    from adapters.inbound.demo import check, report, run_batch
 
     url = database_url()
     if args.fresh:
@@ -45,11 +46,14 @@ def run_demo(args: argparse.Namespace) -> None:
     config = load_config()
     runtime = build_runtime(config, url, process="demo")  # always the in-process broker and worker
     try:
-        print(f"towns demo: {args.batch.name} into {url}")
-        result = run_batch(runtime.towns, config, args.batch)
+        print(f"towns demo: {args.batch.name} into {url}", flush=True)
+        with progress("towns demo", "batch lines") as on_progress:
+            result = run_batch(runtime.towns, config, args.batch, on_progress)
         runtime.drain()
         runtime.sign_head()  # the whole batch under a signed, witnessed head
-        audit = report(runtime, config, result, sys.stdout)
+        with progress("towns demo audit", "records") as on_progress:
+            checked = check(runtime, on_progress)
+        audit = report(runtime, config, result, sys.stdout, checked)
     finally:
         runtime.close()
     problem = failure(audit)

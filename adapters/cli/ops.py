@@ -95,6 +95,7 @@ def run_queues(args: argparse.Namespace) -> None:
 def run_migrate_queues(args: argparse.Namespace) -> None:
     from adapters.amqp.migration import MigrationError, migrate
     from adapters.amqp.topology import amqp_url
+    from adapters.cli.progress import phases
     from adapters.ops.management_api import api_url
 
     url = amqp_url()
@@ -102,6 +103,11 @@ def run_migrate_queues(args: argparse.Namespace) -> None:
         raise Failure("TOWNS_AMQP_URL is not set: the embedded broker has no queues to migrate")
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     try:
-        migrate(url, api_url(), args.to, say=lambda line: print(line, flush=True))
+        with phases("towns migrate-queues", "messages") as on_progress:
+            def say(line: str) -> None:
+                on_progress.end()  # the step's bar is gone before stdout is written
+                print(line, flush=True)
+
+            migrate(url, api_url(), args.to, say, on_progress)
     except MigrationError as error:
         raise Failure(str(error)) from None

@@ -5,8 +5,11 @@
 the time left, gone once the work is done. Anywhere else (a log file, a pipe) it writes plain
 lines such as ``towns audit verify: 4,000 of 10,000 records (40%), 812/s, about 7s left``: the
 first once ``EVERY_SECONDS`` have passed, then one at each further tenth of the work or every
-``EVERY_SECONDS``, whichever comes first, and a last one when the work is done. Work that is
-done before a line was due writes nothing.
+``EVERY_SECONDS``, whichever comes first, and a last one with the time taken when the work is
+done (``towns audit verify: 10,000 of 10,000 records (100%) in 12s``). Work that is
+done before a line was due writes nothing. Work of unknown size (a total of 0) is told as the
+count, the time so far and the rate: ``towns backup pg_dump: 52,428,800 bytes written in 12s
+(4,369,066/s)``. ``phases(what, unit)`` is for work in named steps: a reporter per step.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TextIO
 
 EVERY_SECONDS = 5.0
@@ -56,11 +59,14 @@ class PlainLines:
 
     def describe(self, now: float) -> str:
         done, total, unit = self.done, self.total, self.unit
-        if total <= 0:
-            return f"{done:,} {unit}"
-        text = f"{done:,} of {total:,} {unit} ({100 * done // total}%)"
         elapsed = now - self.started
-        if done >= total or elapsed <= 0 or done <= 0:
+        if total <= 0:
+            rate = f" ({done / elapsed:,.0f}/s)" if elapsed > 0 and done > 0 else ""
+            return f"{done:,} {unit} in {elapsed:,.0f}s{rate}"
+        text = f"{done:,} of {total:,} {unit} ({100 * done // total}%)"
+        if done >= total:
+            return f"{text} in {elapsed:,.0f}s"
+        if elapsed <= 0 or done <= 0:
             return text
         rate = done / elapsed
         return f"{text}, {rate:,.0f}/s, about {(total - done) / rate:,.0f}s left"
@@ -129,3 +135,35 @@ def polled(count: Callable[[], int], total: int, on_progress: Callable[[int, int
         stop.set()
         watcher.join()
     on_progress(min(count(), total), total)
+
+
+class Phases:
+    """``on_progress(step, done, total)`` for work in named steps: each step is told by a
+    reporter of its own (``progress(f"{what} {step}", unit)``), closed as the next step begins,
+    at ``end()`` (before the command writes to stdout), or on leaving ``phases``."""
+
+    def __init__(self, what: str, unit: str, out: TextIO | None, steps: ExitStack) -> None:
+        self.what, self.unit, self.out, self.steps = what, unit, out, steps
+        self.step: str | None = None
+        self.reporter: Callable[[int, int], None] | None = None
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if step != self.step or self.reporter is None:
+            self.end()
+            self.reporter = self.steps.enter_context(
+                progress(f"{self.what} {step}", self.unit, self.out))
+            self.step = step
+        self.reporter(done, total)
+
+    def end(self) -> None:
+        """The open step, if any, is done: its last line written, its bar taken away."""
+        self.reporter, self.step = None, None
+        self.steps.close()
+
+
+@contextmanager
+def phases(what: str, unit: str, out: TextIO | None = None) -> Iterator[Phases]:
+    """``Phases`` for the work inside; on leaving, the open step is done (or, on an error,
+    its bar taken away)."""
+    with ExitStack() as steps:
+        yield Phases(what, unit, out, steps)

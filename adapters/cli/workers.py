@@ -164,6 +164,7 @@ def run_projections_set_aside(args: argparse.Namespace) -> None:
 
 
 def run_projections_retry(args: argparse.Namespace) -> None:
+    from adapters.cli.progress import progress
     from domain.operations import RETRY
     from projections.runner import Busy, NotSetAside, RebuildRefused
 
@@ -177,7 +178,8 @@ def run_projections_retry(args: argparse.Namespace) -> None:
         for name in names:
             _record(towns, RETRY, args, {"projection": name, "position": args.position})
         for name in names:
-            done = runner.retry(name, args.position)
+            with progress(f"towns projections retry {name}", "events") as on_progress:
+                done = runner.retry(name, args.position, on_progress)
             if not done.tried:
                 print(f"{name}: nothing set aside")
                 continue
@@ -237,8 +239,8 @@ def run_projections_rebuild(args: argparse.Namespace) -> None:
 
 
 def run_deadlines_check(args: argparse.Namespace) -> None:
-
     from adapters.amqp.topology import amqp_url
+    from adapters.cli.progress import progress
 
     runtime = build_runtime(load_config(), amqp_url=amqp_url())
     try:
@@ -248,7 +250,9 @@ def run_deadlines_check(args: argparse.Namespace) -> None:
         now = datetime.now(timezone.utc)
         _record(runtime.towns, DEADLINE_CHECK, args,
                 {"call_id": call.id, "as_of": (args.as_of or now).isoformat()})
-        run = runtime.towns.check_deadline(call.id, args.as_of or now)
+        with progress(f"towns deadlines check {call.id}", "applications") as on_progress:
+            run = runtime.towns.check_deadline(call.id, args.as_of or now,
+                                               on_progress=on_progress)
         if run.due:
             runtime.schedule.done(call.id, call.cutoff.isoformat(), now)
             runtime.sign_head()  # the check's outcome under a signed head at once

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -41,30 +42,41 @@ class DemoResult:
         return Counter(error.code for _, error in self.refused)
 
 
-def run_batch(towns: Towns, config: Config, path: Path) -> DemoResult:
-    """Sends every message of the batch through the ingest path, in file order."""
+def run_batch(towns: Towns, config: Config, path: Path,
+              on_progress: Callable[[int, int], None] | None = None) -> DemoResult:
+    """Sends every message of the batch through the ingest path, in file order.
+    ``on_progress`` is told (lines done, lines of the batch) after each."""
     result = DemoResult()
-    for item in read_batch(path, config):
-        if isinstance(item, DeadlineCheckRequest):
-            result.before_checks.append(_states(towns, item.call_id))
-            result.checks.append(towns.check_deadline(item.call_id, item.as_of))
-            continue
-        try:
-            outcome = ingest(towns, item.body, item.principal)
-        except DomainError as error:
-            result.refused.append((item, error))
-            continue
-        result.duplicates += outcome.duplicate
-        result.applied += not outcome.duplicate
+    items = read_batch(path, config)
+    for done, item in enumerate(items, start=1):
+        _send(towns, item, result)
+        if on_progress is not None:
+            on_progress(done, len(items))
     return result
+
+
+def _send(towns: Towns, item: Message | DeadlineCheckRequest, result: DemoResult) -> None:
+    if isinstance(item, DeadlineCheckRequest):
+        result.before_checks.append(_states(towns, item.call_id))
+        result.checks.append(towns.check_deadline(item.call_id, item.as_of))
+        return
+    try:
+        outcome = ingest(towns, item.body, item.principal)
+    except DomainError as error:
+        result.refused.append((item, error))
+        return
+    result.duplicates += outcome.duplicate
+    result.applied += not outcome.duplicate
 
 
 def _states(towns: Towns, call_id: str) -> Counter:
     return Counter(towns.application_by_id(i).status for i in towns.application_ids(call_id))
 
 
-def report(runtime: Runtime, config: Config, result: DemoResult, out: TextIO) -> dict:
-    """Prints the report; returns the audit's verification, which decides the command's exit."""
+def report(runtime: Runtime, config: Config, result: DemoResult, out: TextIO,
+           checked: dict | None = None) -> dict:
+    """Prints the report; returns the audit's verification, which decides the command's exit:
+    ``checked``, where the caller has verified the log already (``check``), else one made here."""
     towns = runtime.towns
     for call in config.calls.values():
         _pipeline(towns, call.id, out)
@@ -72,7 +84,13 @@ def report(runtime: Runtime, config: Config, result: DemoResult, out: TextIO) ->
     for call in config.calls.values():
         _deadline_report(runtime, call.id, out)
     _refusals(result, out)
-    return _audit(runtime, out)
+    return _audit(runtime, out, checked if checked is not None else check(runtime))
+
+
+def check(runtime: Runtime, on_progress: Callable[[int, int], None] | None = None) -> dict:
+    """The audit's verification of the whole log (``adapters.audit.verify``); ``on_progress`` is
+    told (position checked to, head) as it goes."""
+    return verify(runtime.towns, runtime.runner, None, on_progress)
 
 
 def _pipeline(towns: Towns, call_id: str, out: TextIO) -> None:
@@ -147,8 +165,7 @@ def _deadline_report(runtime: Runtime, call_id: str, out: TextIO) -> None:
             print(f"  reinstated  {ref}: {detail} (evidence: message {evidence})", file=out)
 
 
-def _audit(runtime: Runtime, out: TextIO) -> dict:
-    result = verify(runtime.towns, runtime.runner)
+def _audit(runtime: Runtime, out: TextIO, result: dict) -> dict:
     chains = " ".join(found["chain"] for found in result["breaks"])
     print(f"\naudit: {result['applications_checked']} application hash chains over "
           f"{result['application_events_checked']} events: "

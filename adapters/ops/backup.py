@@ -12,27 +12,30 @@ its last notification id, the messages applied and each read model's position.
 A restore puts a backup into an empty place: an empty PostgreSQL database (or schema), a SQLite
 file that does not exist yet. It never overwrites a SQLite file, and on PostgreSQL refuses a
 target that holds any of the backup's tables unless told to replace them.
+
+``on_progress(step, done, total)``, where given, is told how far the long steps are, in bytes:
+pg_dump's and pg_restore's (``adapters.ops.pg_backup``), the copy of a SQLite restore.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import time
 from pathlib import Path
 
 from adapters.ops.backup_records import BackupError, Outcome, Point
-from adapters.ops.pg_backup import dump, restore as pg_restore
+from adapters.ops.pg_backup import Progress, dump, restore as pg_restore
 from adapters.store.settings import DatabaseUrlError, library_settings
 
 __all__ = ["BackupError", "Outcome", "Point", "backup", "restore"]
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_MAGIC = b"PGDMP"
 SQLITE_EVENTS = "stored_events"  # eventsourcing's SQLite events table; its rowid is the position
+COPY_CHUNK = 4 << 20  # bytes copied between two reports of a SQLite restore
 
 
-def backup(url: str, out: Path) -> Outcome:
+def backup(url: str, out: Path, on_progress: Progress | None = None) -> Outcome:
     """Writes a backup of ``url``'s database to ``out``, which must not exist."""
     kind = _kind(url)
     if out.exists():
@@ -43,7 +46,7 @@ def backup(url: str, out: Path) -> Outcome:
     started = time.monotonic()
     try:
         if kind == "postgresql":
-            point, tool = dump(library_settings(url), partial)
+            point, tool = dump(library_settings(url), partial, on_progress)
         else:
             point, tool = _sqlite_backup(library_settings(url)["SQLITE_DBNAME"], partial), ""
         _link(partial, out, "a backup never overwrites a file")
@@ -52,7 +55,8 @@ def backup(url: str, out: Path) -> Outcome:
     return Outcome(kind, out, out.stat().st_size, time.monotonic() - started, point, tool)
 
 
-def restore(url: str, file: Path, replace: bool = False) -> Outcome:
+def restore(url: str, file: Path, replace: bool = False,
+            on_progress: Progress | None = None) -> Outcome:
     """Restores the backup ``file`` into ``url``'s database (see the module's doc)."""
     kind = _kind(url)
     try:
@@ -69,12 +73,13 @@ def restore(url: str, file: Path, replace: bool = False) -> Outcome:
                           f"database: restore it into a {found} one")
     started = time.monotonic()
     if kind == "postgresql":
-        point, tool = pg_restore(library_settings(url), file, replace)
+        point, tool = pg_restore(library_settings(url), file, replace, on_progress)
     else:
         if replace:
             raise BackupError("a SQLite restore never overwrites a file: move the database "
                               "file away first (--replace is for PostgreSQL)")
-        point, tool = _sqlite_restore(file, library_settings(url)["SQLITE_DBNAME"]), ""
+        target = library_settings(url)["SQLITE_DBNAME"]
+        point, tool = _sqlite_restore(file, target, on_progress), ""
     return Outcome(kind, file, file.stat().st_size, time.monotonic() - started, point, tool)
 
 
@@ -116,7 +121,7 @@ def _sqlite_backup(path: str, partial: Path) -> Point:
         source.close()
 
 
-def _sqlite_restore(file: Path, target: str) -> Point:
+def _sqlite_restore(file: Path, target: str, on_progress: Progress | None = None) -> Point:
     destination = Path(target)
     for taken in (destination, Path(f"{target}-wal"), Path(f"{target}-journal")):
         if taken.exists():
@@ -134,13 +139,24 @@ def _sqlite_restore(file: Path, target: str) -> Point:
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
     try:
-        shutil.copyfile(file, partial)
-        with open(partial, "rb+") as handle:
-            os.fsync(handle.fileno())
+        _copy(file, partial, on_progress)
         _link(partial, destination, "a SQLite restore never overwrites a file")
     finally:
         partial.unlink(missing_ok=True)
     return point
+
+
+def _copy(file: Path, partial: Path, on_progress: Progress | None) -> None:
+    """``file`` copied to ``partial`` and synced, ``on_progress`` told per ``COPY_CHUNK``."""
+    size, done = file.stat().st_size, 0
+    with open(file, "rb") as source, open(partial, "wb") as target:
+        while chunk := source.read(COPY_CHUNK):
+            target.write(chunk)
+            done += len(chunk)
+            if on_progress is not None:
+                on_progress("copy", done, max(done, size))
+        target.flush()
+        os.fsync(target.fileno())
 
 
 def _service_tables(db: sqlite3.Connection, where: str) -> None:

@@ -7,7 +7,10 @@ dumped. The restore runs ``pg_restore --single-transaction --exit-on-error --no-
 --no-privileges``: all or nothing, the objects owned by the restoring user, no grants (give the
 service's other roles theirs again). The tools are found in ``TOWNS_PG_BIN`` where it is set, else
 on ``PATH``, else in Debian's ``/usr/lib/postgresql/<version>/bin`` (the newest); the password
-goes to them in ``PGPASSWORD``, never on their command line.
+goes to them in ``PGPASSWORD``, never on their command line. While a tool runs, ``on_progress``
+(where given) is told ``(step, done, total)`` every ``POLL_SECONDS``: pg_dump's bytes written so
+far (the total known only at the end), pg_restore's bytes of the backup read (Linux: its file
+offset, from ``/proc``) of the file's size.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -31,6 +35,9 @@ BIN_ENV = "TOWNS_PG_BIN"
 EVENTS = f"{Towns.name.lower()}_events"  # eventsourcing's PostgreSQL events table of the service
 TOC_LINE = re.compile(r"^\d+; \d+ \d+ (?P<what>.*)$")
 STDERR_SHOWN = 600
+POLL_SECONDS = 0.5
+Progress = Callable[[str, int, int], None]
+"""``on_progress(step, done, total)``: the tool running, bytes done, bytes in all (0: unknown)."""
 
 
 def tool(name: str) -> str:
@@ -74,25 +81,55 @@ def _connect(settings: dict[str, str], primary: bool = False) -> psycopg.Connect
                           f"{params['host']}:{params['port']}: {text[:300]}{hint}") from None
 
 
-def _run(program: str, args: list[str], settings: dict[str, str]) -> None:
+def _run(program: str, args: list[str], settings: dict[str, str],
+         watch: Callable[[int], None] | None = None) -> None:
+    """Runs ``program``; ``watch`` is called with its process id every ``POLL_SECONDS``."""
     env = {**os.environ, "PGPASSWORD": settings.get("POSTGRES_PASSWORD", ""),
            "PGCONNECT_TIMEOUT": settings.get("POSTGRES_CONNECT_TIMEOUT", "5")}
     if not env["PGPASSWORD"]:
         env.pop("PGPASSWORD")
-    done = subprocess.run([program, *args], env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        said = " ".join(done.stderr.split())
+    with subprocess.Popen([program, *args], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL) as process:
+        while True:
+            try:
+                stderr = process.communicate(timeout=POLL_SECONDS)[1]
+                break
+            except subprocess.TimeoutExpired:  # nothing of its output is lost by asking again
+                if watch is not None:
+                    watch(process.pid)
+    if process.returncode != 0:
+        said = " ".join(stderr.split())
         said = said if len(said) <= STDERR_SHOWN else "..." + said[-STDERR_SHOWN:]
-        raise BackupError(f"{Path(program).name} failed (exit {done.returncode}): "
+        raise BackupError(f"{Path(program).name} failed (exit {process.returncode}): "
                           f"{said or 'no message'}")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # not made yet
+
+
+def _offset(pid: int, file: Path) -> int | None:
+    """How far process ``pid`` has read ``file`` (Linux's ``/proc``), or None."""
+    target = str(file.resolve())
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                with open(f"/proc/{pid}/fdinfo/{fd}", encoding="ascii") as info:
+                    return next(int(line.split()[1]) for line in info if line.startswith("pos:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return None
 
 
 def _conninfo(params: dict[str, str]) -> str:
     return psycopg.conninfo.make_conninfo(**params)
 
 
-def dump(settings: dict[str, str], out: Path) -> tuple[Point, str]:
+def dump(settings: dict[str, str], out: Path,
+         on_progress: Progress | None = None) -> tuple[Point, str]:
     """``pg_dump --format=custom`` of the database (or the URL's schema) into ``out``, in one
     snapshot; the backup's point read in that snapshot."""
     program = tool("pg_dump")
@@ -110,12 +147,16 @@ def dump(settings: dict[str, str], out: Path) -> tuple[Point, str]:
         params = {**_connection(settings), "host": conn.info.host, "port": str(conn.info.port)}
         _run(program, ["--format=custom", f"--snapshot={snapshot}", "--no-password",
                        f"--file={out}", *([f"--schema={schema}"] if schema else []),
-                       f"--dbname={_conninfo(params)}"], settings)
+                       f"--dbname={_conninfo(params)}"], settings,
+             None if on_progress is None else lambda _: on_progress("pg_dump", _size(out), 0))
         conn.rollback()
+    if on_progress is not None:
+        on_progress("pg_dump", _size(out), _size(out))  # done: the size is the whole
     return point, "pg_dump"
 
 
-def restore(settings: dict[str, str], file: Path, replace: bool) -> tuple[Point, str]:
+def restore(settings: dict[str, str], file: Path, replace: bool,
+            on_progress: Progress | None = None) -> tuple[Point, str]:
     """``pg_restore`` of ``file`` into the database (or the URL's schema), refusing a target
     that holds any of the backup's tables unless ``replace``."""
     program = tool("pg_restore")
@@ -152,12 +193,20 @@ def restore(settings: dict[str, str], file: Path, replace: bool) -> tuple[Point,
                        "--no-privileges", "--no-password", *(["--clean", "--if-exists"]
                                                              if replace else []),
                        f"--use-list={chosen.name}", f"--dbname={_conninfo(params)}", str(file)],
-             settings)
+             settings, None if on_progress is None else lambda pid: _read(pid, file, on_progress))
     finally:
         os.unlink(chosen.name)
+    if on_progress is not None:
+        on_progress("pg_restore", _size(file), _size(file))  # all of it restored
     with _connect(settings, primary=True) as conn:
         point = pg_point(conn, wanted or "public")
     return point, "pg_restore"
+
+
+def _read(pid: int, file: Path, on_progress: Progress) -> None:
+    offset = _offset(pid, file)
+    if offset is not None:
+        on_progress("pg_restore", offset, max(offset, _size(file)))
 
 
 def _listing(program: str, file: Path) -> list[tuple[str, str, str, str]]:

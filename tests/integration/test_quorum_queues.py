@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import re
 import threading
 from urllib.parse import quote
 
@@ -18,6 +19,7 @@ from adapters.amqp import topology as t
 from adapters.amqp.migration import SWITCH_AT, MigrationError, migrate
 from adapters.amqp.outgoing import Outgoing
 from adapters.amqp.publishing import publish
+from adapters.cli import main, progress
 from adapters.ops import management_api
 from tests.amqp_fixtures import Vhost, amqp_vhost, consumed, fresh_topology, rabbitmq  # noqa: F401
 
@@ -101,6 +103,30 @@ def test_classic_queues_become_quorum_queues_with_every_message_once_in_order(fr
     again = migrate(vhost.service_url, API, t.QUORUM, say=lines.append)
     assert [m.line() for m in again] == [f"{q}: already a quorum queue; nothing to do"
                                          for q in (t.DEAD_QUEUE, t.QUEUE)]
+
+
+def test_the_command_tells_each_move_on_stderr_and_prints_only_what_it_did(
+        fresh_topology: Vhost, monkeypatch, capsys):
+    _classic_with_backlog(fresh_topology, waiting=120, dead=7)
+    monkeypatch.setenv("TOWNS_AMQP_URL", fresh_topology.service_url)
+    monkeypatch.setattr(progress, "EVERY_SECONDS", 0)  # a line at every report
+    assert main(["migrate-queues", "--to", "quorum"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "".join(f"{queue}: classic -> quorum: moved {n} waiting and 0 published during "
+                          "the move; none lost, none doubled\n"
+                          for queue, n in ((t.DEAD_QUEUE, 7), (t.QUEUE, 120)))
+    moves: dict[str, list[tuple[int, int]]] = {}  # per move, (moved, depth at its start)
+    for line in err.splitlines():
+        found = re.fullmatch(r"towns migrate-queues (.+?): (\d+) of (\d+) messages \(\d+%\).*",
+                             line)
+        assert found, line
+        moves.setdefault(found[1], []).append((int(found[2]), int(found[3])))
+    steps = []  # out of the old queue into the backlog, then into the new queue
+    for queue, n in ((t.DEAD_QUEUE, 7), (t.QUEUE, 120)):
+        steps += [(f"{queue} -> {queue}.backlog", n), (f"{queue}.backlog -> {queue}", n)]
+    assert list(moves) == [step for step, _ in steps]
+    for step, n in steps:
+        assert moves[step] == [(i, n) for i in range(1, n + 1)], step
 
 
 def test_a_queue_of_the_other_type_is_named_with_the_command_that_moves_it(fresh_topology: Vhost):
