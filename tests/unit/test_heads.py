@@ -65,6 +65,21 @@ def test_keygen_writes_mode_0600_never_overwrites_and_public_key_round_trips(tmp
     assert verify_head(signer.head(1, EMPTY_ROOT), {signer.key_id: public}) is None
 
 
+def test_keygen_makes_the_missing_folders_of_its_path_private_and_leaves_existing_ones(tmp_path):
+    os.chmod(tmp_path, 0o755)
+    path = tmp_path / "etc" / "towns" / "signing.pem"
+    signer = keygen(path)
+    assert Signer.load(path).key_id == signer.key_id
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    for folder in (tmp_path / "etc", tmp_path / "etc" / "towns"):
+        assert os.stat(folder).st_mode & 0o777 == 0o700
+    assert os.stat(tmp_path).st_mode & 0o777 == 0o755
+    keygen(tmp_path / "etc" / "other.pem")  # in a folder that exists now
+    (tmp_path / "file").write_text("")
+    with pytest.raises(KeyProblem, match="cannot be written: Not a directory"):
+        keygen(tmp_path / "file" / "key.pem")
+
+
 def test_unusable_keys_and_cadences_are_configuration_errors(tmp_path):
     (tmp_path / "bad.pem").write_text("not a key")
     for path in (tmp_path / "missing.pem", tmp_path / "bad.pem"):

@@ -11,6 +11,7 @@ head is still made, with ``key_id`` and ``signature`` null, and says so.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -182,11 +183,13 @@ def verify_head(head: TreeHead, keys: dict[str, Ed25519PublicKey]) -> str | None
 
 
 def keygen(path: str | os.PathLike) -> Signer:
-    """Writes a new private key to ``path`` (mode 0600; an existing file is never replaced)."""
+    """Writes a new private key to ``path`` (mode 0600; an existing file is never replaced),
+    making the folders missing on its way (mode 0700: only the key's owner can list them)."""
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     try:
+        _make_parents(Path(path).parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise KeyProblem(f"{path} exists already; a key is never overwritten") from None
@@ -197,3 +200,18 @@ def keygen(path: str | os.PathLike) -> Signer:
         out.flush()
         os.fsync(out.fileno())
     return Signer(private, str(path))
+
+
+def _make_parents(folder: Path) -> None:
+    """Makes ``folder`` and the folders missing above it, each mode 0700 (``os.makedirs`` gives
+    the intermediate ones the umask's mode); folders that exist are left as they are."""
+    if folder.is_dir():
+        return
+    _make_parents(folder.parent)
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        if folder.is_dir():  # made meanwhile by another process: not ours to change
+            return
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder)) from None
+    os.chmod(folder, 0o700)  # whatever the umask
