@@ -46,7 +46,7 @@ CHROMEDRIVER = os.environ.get("TOWNS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"
 CHROMIUM_FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--window-size=1400,1000", "--lang=en-GB",
+    "--no-first-run", "--window-size=1366,1000", "--lang=en-GB",  # a common laptop screen
 )
 WAIT = 20  # seconds for anything the page loads
 

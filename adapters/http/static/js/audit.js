@@ -112,7 +112,7 @@ export function createAudit() {
     const rows = evidence.actions.map((a) => h("tr", {},
       h("td", {}, instant(a.at)), h("td", {}, a.action), h("td", {}, a.actor), h("td", {}, a.reason || "—")));
     body.append(h("h3", {}, "Last operator actions"), rows.length
-      ? h("table", { class: "table", "data-test": "audit-actions" },
+      ? h("table", { class: "grid", "data-test": "audit-actions" },
           h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "Action"), h("th", {}, "Who"), h("th", {}, "Why"))),
           h("tbody", {}, ...rows))
       : h("p", { class: "muted" }, "None recorded."));
