@@ -3,6 +3,7 @@ skips its tests; with CI=true it fails them, so a broken service can never pass 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -27,6 +28,19 @@ def service_missing(what: str, error: Exception) -> None:
     if IN_CI:
         pytest.fail(f"{message} (CI=true: a missing service fails the run)")
     pytest.skip(message)
+
+
+LIBRARY_LOGGERS = ("pika", "dramatiq", "towns")
+"""Loggers whose levels a command run in the test's process sets for the whole process (the
+commands quieten pika, for one): each test starts with them as the last one found them."""
+
+
+@pytest.fixture(autouse=True)
+def _library_log_levels() -> Iterator[None]:
+    levels = {name: logging.getLogger(name).level for name in LIBRARY_LOGGERS}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture(scope="session")
