@@ -4,7 +4,6 @@ domain's own status rule and deadline outcome, and differ only in the columns th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from operator import itemgetter
@@ -15,7 +14,7 @@ from domain import deadline as dl
 from projections.application_state import (  # noqa: F401 - the views' own, for their readers
     CHECK, LAST_WINS, TOPICS, TYPES, Stored, criteria_outcome, fold, new_state, receipts,
     with_outcome)
-from projections.base import Projection, Recorded, displayed, parse
+from projections.base import Projection, Recorded, displayed, dump, parse
 from projections.store import Tx
 
 class ApplicationRows(Projection):
@@ -75,13 +74,14 @@ class ApplicationRows(Projection):
             chunk = ids[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
             for (state,) in tx.all(f"SELECT state FROM {table} WHERE app_id IN ({marks})", chunk):
-                loaded = json.loads(state)
+                loaded = parse(state.encode("utf-8"))
                 states[loaded["app_id"]] = loaded
         return states
 
     def _load_call(self, tx: Tx, table: str, call_id: str, exclude: dict) -> dict[str, dict]:
         rows = tx.all(f"SELECT app_id, state FROM {table} WHERE call_id = ?", (call_id,))
-        return {app_id: json.loads(state) for app_id, state in rows if app_id not in exclude}
+        return {app_id: parse(state.encode("utf-8")) for app_id, state in rows
+                if app_id not in exclude}
 
     def _save(self, tx: Tx, table: str, stored: list[dict], new: list[dict]) -> None:
         """Rows that exist are upserted; rows first made in this batch are only inserted."""
@@ -104,8 +104,8 @@ def _row(cells: itemgetter, texts: list[int], state: dict) -> tuple:
     row = cells(state)
     for i in texts:
         if "\x00" in row[i]:
-            return (*(displayed(c) for c in row), json.dumps(state))
-    return (*row, json.dumps(state))
+            return (*(displayed(c) for c in row), dump(state))
+    return (*row, dump(state))
 
 
 

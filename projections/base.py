@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
+import orjson
 from orjson import loads as _ORJSON
 
 from domain import lifecycle as lc
@@ -48,6 +50,42 @@ def parse(state: bytes) -> Any:
     if end != len(text):  # leading or trailing whitespace, or not JSON: the full decoder says
         return _DECODER.decode(text)
     return value
+
+
+_PLAIN_ONLY = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+               | orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+
+def dump(value: Any) -> str:
+    """A view's JSON text for ``value``, which ``parse`` reads back as ``json.dumps``' text
+    would be read: by orjson (about seven times as fast) where the value is plain JSON (dicts
+    with string keys, lists, strings, integers within 64 bits, booleans, None) and its floats
+    are finite; else by ``json.dumps``, as before, which keeps NaN and the infinities (orjson
+    would write null) and refuses what it always refused. orjson writes non-ASCII characters
+    as they are where ``json.dumps`` escapes them: the same text once read."""
+    try:
+        text = orjson.dumps(value, option=_PLAIN_ONLY)
+    except TypeError:  # orjson.JSONEncodeError: a long integer, a lone surrogate, a key
+        return json.dumps(value)
+    if not _finite(value):
+        return json.dumps(value)
+    return text.decode("utf-8")
+
+
+def _finite(value: Any) -> bool:
+    """Whether every float in ``value`` (a plain JSON value) is finite."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is float:
+            if not math.isfinite(item):
+                return False
+        elif kind is dict:
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+    return True
 
 
 def data_of(recorded: Recorded) -> Any:

@@ -8,7 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.base import parse
+from projections.base import dump, parse
 
 
 _JSON_VALUES = st.recursive(
@@ -63,3 +63,35 @@ def test_a_first_events_previous_hash_is_read_by_orjson_as_json_reads_it():
     data = json.dumps(doc).encode()
     assert repr(parse(data)) == repr(json.loads(data))
     assert repr(parse(b"123456789012345678901234567890")) == repr(123456789012345678901234567890)
+
+
+def _dumped(write, value):
+    try:
+        return _parsed(parse, write(value).encode("utf-8", "surrogatepass"))
+    except (TypeError, ValueError) as error:
+        return ("refused", type(error).__name__)
+
+
+_ANY_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats() | st.text() | st.sampled_from(["\0", "\ud800", "镇", "\u2028"]),
+    lambda children: st.lists(children, max_size=4) | st.tuples(children)
+    | st.dictionaries(st.text(max_size=5) | st.integers(), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_ANY_VALUES)
+def test_the_views_json_reads_back_as_json_dumps_text_does(value):
+    """``dump`` writes with orjson where the value is plain and finite: the text, once read,
+    is what ``json.dumps``' text is once read, NaN, infinities, long integers, lone
+    surrogates, NUL and integer keys included."""
+    assert _dumped(dump, value) == _dumped(json.dumps, value)
+
+
+def test_the_views_json_of_a_state_is_written_by_orjson_and_nan_by_json():
+    state = {"town_name": "老隆镇", "score": 85.6, "receipts": [{"a4_bound": True}], "lapse": None}
+    assert dump(state) == '{"town_name":"老隆镇","score":85.6,"receipts":[{"a4_bound":true}],"lapse":null}'
+    assert dump({"score": float("nan")}) == '{"score": NaN}'
+    assert dump({"n": 2**70}) == json.dumps({"n": 2**70})
