@@ -100,11 +100,7 @@ def towns_rate(system: System, n: int, timeout: float = 900) -> tuple[float, flo
         time.sleep(0.05)
     system.start("consume")
     deadline = time.time() + timeout
-    while (stored := system.store.application_events()) < n:
-        system.check_alive()
-        if time.time() > deadline:
-            raise TimeoutError(f"{stored} of {n} messages stored after {timeout:.0f} s")
-        time.sleep(0.05)
+    system.store.wait_for_application_events(n, deadline, system.check_alive)
     while system.projections_behind() != 0 and time.time() < deadline:
         time.sleep(0.05)
     caught_up = time.time()

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -90,6 +90,29 @@ class Store:
             return 0
         return self.one("SELECT count(*) FROM towns_events "
                         "WHERE topic LIKE 'towns:Application.%%'")[0]
+
+    def head(self) -> int:
+        """The log's last notification id: an index lookup, cheap to poll often (a count of
+        the events reads the whole growing table, and its CPU is the service's too)."""
+        if not self.table_exists("towns_events"):
+            return 0
+        return self.one("SELECT coalesce(max(notification_id), 0) FROM towns_events")[0]
+
+    def wait_for_application_events(self, count: int, deadline: float,
+                                     check: Callable[[], None] = lambda: None) -> None:
+        """Until the log holds ``count`` application events: the head polled every 50 ms until
+        it could (each applied message leaves an event and an inbox marker), then the events
+        counted every half second; TimeoutError after ``deadline`` (``time.time()``)."""
+        while True:
+            check()
+            if time.time() > deadline:
+                raise TimeoutError(f"{self.application_events()} of {count} messages stored")
+            if self.head() >= 2 * count:
+                if self.application_events() >= count:
+                    return
+                time.sleep(0.5)
+            else:
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.conn.close()
@@ -283,7 +306,7 @@ class System:
         """How far the slowest read model is behind the log's head (from the store)."""
         if not self.store.table_exists("projection_positions"):
             return -1
-        head = self.store.one("SELECT coalesce(max(notification_id), 0) FROM towns_events")[0]
+        head = self.store.head()
         lowest = self.store.one("SELECT min(position), count(*) FROM projection_positions")
         if not lowest or lowest[1] < 4:
             return head
