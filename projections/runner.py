@@ -59,9 +59,10 @@ class ProjectionRunner:
         self.projections = {p.name: p for p in projections}
         self.log = LogReader(towns.recorder)
         self.ahead = ReadAhead(self.log)  # catching up: the next page read meanwhile
+        self._at_head: dict[str, bool] = {}  # per view: its last step reached the head
         self.switch_checks: dict[str, Callable[[Tx, dict[str, str]], str | None]] = {}
-        """Per projection, what a rebuild asks of the rebuilt tables before it switches:
-        None, or why it must not (see ``rebuild``)."""
+        """Per view, what a rebuild asks of the rebuilt tables before it switches: None, or
+        why it must not (see ``rebuild``)."""
 
     def setup(self) -> None:
         self.store.ensure_positions()
@@ -84,8 +85,8 @@ class ProjectionRunner:
         """Projects the next batch (``batch`` events at most, else the projection's own size
         or ``BATCH``); the number of events (set-aside ones included), or None when another
         runner holds it."""
-        projection = self.projection(name)
-        return self._step(projection, name, projection.live_names(), _size(projection, batch))
+        view = self.projection(name)
+        return self._step(view, name, view.live_names(), _size(view, batch))
 
     def catch_up(self, name: str, batch: int | None = None) -> int:
         """Projects until the end of the log; the number of events projected by this call."""
@@ -100,11 +101,14 @@ class ProjectionRunner:
     def _step(self, projection: Projection, key: str, names: dict, batch: int) -> int | None:
         """The next batch in one transaction; if the view cannot take it, the batch again, one
         event at a time (``_one_by_one``), in another."""
+        self._at_head[key] = False
         try:
             with self.store.transaction() as tx:
                 if not tx.try_lock(key, derived=True):
                     return None
-                return self._advance(tx, projection, key, names, batch)
+                count, short = self._advance(tx, projection, key, names, batch)
+            self._at_head[key] = short  # once committed
+            return count
         except Exception as error:
             if unreachable(error):
                 raise
@@ -113,22 +117,25 @@ class ProjectionRunner:
                 return None
             return self._one_by_one(tx, projection, key, names, batch)
 
-    def _advance(self, tx: Tx, projection: Projection, key: str, names: dict, batch: int) -> int:
+    def _advance(self, tx: Tx, projection: Projection, key: str, names: dict, batch: int) -> tuple[int, bool]:
+        """The next page applied; its size, and whether it was short. The head is read first
+        (commit order is notification order: all up to it was committed), so a short page (read
+        now, never ahead) holds every event of the view's topics up to the head: the position
+        moves to the head, past other topics, without another pass finding nothing."""
         position = self.store.position(tx, key)
+        head = self.towns.recorder.max_notification_id() or 0
         recorded = self._page(projection, position, batch)
-        if not recorded:
-            # Nothing of its topics after the position: read the head, then look again. If
-            # still nothing up to the head read before that second look, every event up to
-            # there is committed (commit order is notification order): skip over them.
-            head = self.towns.recorder.max_notification_id() or 0
-            recorded = self._page(projection, position, batch)
-            if not recorded:
-                if head > position:
-                    self.store.set_position(tx, key, head, _now())
-                return 0
-        projection.apply(tx, names, recorded)
-        self.store.set_position(tx, key, recorded[-1].position, _now())
-        return len(recorded)
+        short = len(recorded) < batch
+        if recorded:
+            projection.apply(tx, names, recorded)
+        end = max(recorded[-1].position if recorded else position, head if short else 0)
+        if end > position:
+            self.store.set_position(tx, key, end, _now())
+        return len(recorded), short
+
+    def at_head(self, name: str) -> bool:
+        """Whether the last step of ``name`` (``run_once``) reached the head (a short page)."""
+        return self._at_head.get(name, False)
 
     def _page(self, projection: Projection, position: int, batch: int) -> list[Recorded]:
         """The next page of the projection's topics after ``position``, as it reads them."""
@@ -258,11 +265,10 @@ class ProjectionRunner:
 
     def _advance_or_set_aside(self, tx: Tx, projection: Projection, key: str, names: dict,
                               batch: int) -> int:
-        """``_advance`` inside a savepoint, else ``_one_by_one``, all in ``tx``: for the switch,
-        which must keep its locks."""
+        """``_advance`` in a savepoint, else ``_one_by_one``, in ``tx`` (the switch's locks)."""
         try:
             with tx.savepoint():
-                return self._advance(tx, projection, key, names, batch)
+                return self._advance(tx, projection, key, names, batch)[0]
         except Exception as error:
             if unreachable(error):
                 raise

@@ -134,7 +134,7 @@ def _catch_up(runtime, name: str, end: float, send: Callable[[str], object],
             if count is None:  # another runner holds the view and catches up for us
                 outcome = HELD
                 break
-            if count == 0:
+            if count == 0 or runtime.runner.at_head(name):  # no pass only to find nothing
                 if turns.done(name):
                     continue
                 outcome = HEAD

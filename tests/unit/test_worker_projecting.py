@@ -18,19 +18,28 @@ from workers.store_wait import StoreWait
 
 class Runner:
     """Hands out, per view, the counts ``run_once`` answers in turn (then 0); an exception in
-    the list is raised."""
+    the list is raised; a count as ``Short(n)`` is a step that reached the head."""
 
     def __init__(self, **counts) -> None:
         self.projections = dict.fromkeys(("summaries", "deadline_report", "audit", "pipeline"))
         self.counts = {name: list(counts.get(name, [])) for name in self.projections}
         self.calls: list[str] = []
+        self.short: dict[str, bool] = {}
 
     def run_once(self, name):
         self.calls.append(name)
         answer = self.counts[name].pop(0) if self.counts[name] else 0
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        self.short[name] = isinstance(answer, Short)
+        return int(answer)
+
+    def at_head(self, name):
+        return self.short.get(name, False)
+
+
+class Short(int):
+    """A count whose step reached the log's head (its page was short)."""
 
 
 class Evidence:
@@ -51,6 +60,14 @@ def runtime():
     yield make
     if (installed := context.installed()) is not None:
         context.uninstall(installed)
+
+
+def test_a_step_that_reaches_the_head_ends_the_catch_up_without_a_pass_finding_nothing(runtime):
+    runner = Runner(summaries=[500, Short(3)], audit=[Short(2)])
+    rt, sent = runtime(runner), []
+    projecting.project_all(rt, sent.append)
+    assert runner.calls == ["summaries"] * 2 + ["deadline_report", "audit", "pipeline"]
+    assert sent == []
 
 
 def test_project_all_catches_every_view_up_here_the_summaries_first(runtime):
