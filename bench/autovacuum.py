@@ -17,6 +17,13 @@ schema, with the server's own settings (PostgreSQL 15, "Routine Vacuuming", 25.1
 
 One table at a time (a server may run up to ``autovacuum_max_workers`` at once); what it did is
 counted and said.
+
+And, as autovacuum does, it gives way: a vacuum or analysis that holds up another session's
+lock request for ``deadlock_timeout`` is cancelled (unless it guards against wraparound, which
+none here does), and the table is tried again when next due. That matters for the event store:
+its writers take the table in EXCLUSIVE mode (eventsourcing's commit-order lock), which waits
+for a vacuum or analysis of that table to end. A stand-in that never gave way held the consumer
+for the whole of a throttled vacuum (seconds, longer as the table grows), which no server does.
 """
 
 from __future__ import annotations
@@ -24,13 +31,21 @@ from __future__ import annotations
 import threading
 import time
 
+from psycopg.errors import QueryCanceled
+
 from bench.system import Store
 
 _SETTINGS = ("autovacuum", "autovacuum_naptime", "autovacuum_vacuum_threshold",
              "autovacuum_vacuum_scale_factor", "autovacuum_vacuum_insert_threshold",
              "autovacuum_vacuum_insert_scale_factor", "autovacuum_analyze_threshold",
              "autovacuum_analyze_scale_factor", "autovacuum_vacuum_cost_delay",
-             "autovacuum_vacuum_cost_limit", "vacuum_cost_limit")
+             "autovacuum_vacuum_cost_limit", "vacuum_cost_limit", "deadlock_timeout")
+
+_HELD_UP = """
+SELECT extract(epoch FROM now() - min(l.waitstart)) FROM pg_locks l
+WHERE NOT l.granted AND %s = ANY(pg_blocking_pids(l.pid))
+"""
+"""How long the longest lock request held up by the session ``%s`` has waited, in seconds."""
 
 _COUNTERS = """
 SELECT s.relname, greatest(c.reltuples, 0), s.n_dead_tup, s.n_ins_since_vacuum,
@@ -61,7 +76,8 @@ class Autovacuum:
                  for name in _SETTINGS}
         self.off = shown.pop("autovacuum") == "off"
         self.settings = {name: float(value) for name, value in shown.items()}
-        self.vacuums = self.analyses = 0
+        self.vacuums = self.analyses = self.cancelled = 0
+        self.watch = Store(db_url)  # the lock requests a vacuum holds up, seen from beside it
         self.seconds = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="autovacuum", daemon=True)
@@ -88,21 +104,47 @@ class Autovacuum:
                     continue
                 started = time.monotonic()
                 name = f'"{self.store.schema}"."{table}"'
-                if vacuum:
-                    self.store.conn.execute(f"VACUUM {'(ANALYZE) ' if analyse else ''}{name}")
-                else:
-                    self.store.conn.execute(f"ANALYZE {name}")
-                self.vacuums += vacuum
-                self.analyses += analyse
+                if self.run_giving_way(f"VACUUM {'(ANALYZE) ' if analyse else ''}{name}"
+                                       if vacuum else f"ANALYZE {name}"):
+                    self.vacuums += vacuum
+                    self.analyses += analyse
                 self.seconds += time.monotonic() - started
+
+    def run_giving_way(self, statement: str) -> bool:
+        """Runs a VACUUM or ANALYZE as autovacuum would: cancelled once it has held up another
+        session's lock request for ``deadlock_timeout``. True when it ran to its end."""
+        done = threading.Event()
+        watcher = threading.Thread(target=self._give_way, daemon=True,
+                                   args=(self.store.conn.info.backend_pid, done))
+        watcher.start()
+        try:
+            self.store.conn.execute(statement)
+            return True
+        except QueryCanceled:
+            self.cancelled += 1
+            return False
+        finally:
+            done.set()
+            watcher.join()
+
+    def _give_way(self, pid: int, done: threading.Event) -> None:
+        limit = self.settings["deadlock_timeout"] / 1000  # the setting is in milliseconds
+        while not done.wait(0.05):
+            waited = self.watch.one(_HELD_UP, (pid,))[0]
+            if waited is not None and float(waited) >= limit:
+                self.watch.one("SELECT pg_cancel_backend(%s)", (pid,))
+                return
 
     def stop(self) -> str:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(600)
         self.store.close()
+        self.watch.close()
         if not self.off:
             return "the server's autovacuum is on"
         return (f"the server's autovacuum is off: its rules applied in its stead every "
                 f"{self.settings['autovacuum_naptime']:.0f} s at its pace ({self.vacuums} "
-                f"vacuums, {self.analyses} analyses, {self.seconds:.0f} s in all)")
+                f"vacuums, {self.analyses} analyses, {self.seconds:.0f} s in all; "
+                f"{self.cancelled} cancelled, as autovacuum is, after holding up a lock request "
+                f"for deadlock_timeout, {self.settings['deadlock_timeout']:.0f} ms)")
