@@ -220,6 +220,15 @@ def test_the_primary_commits_synchronously_to_the_standby_it_names():
     assert settings["synchronous_standby_names"] == standby["application_name"]
 
 
+def test_both_servers_cancel_an_autovacuum_holding_up_the_event_stores_lock_within_100_ms():
+    for name in ("postgres-primary", "postgres-standby"):
+        command = COMPOSE["services"][name]["command"]
+        assert command[0] == "postgres"
+        settings = dict(command[i + 1].split("=", 1) for i, word in enumerate(command)
+                        if word == "-c")
+        assert settings.get("deadlock_timeout") == "100ms", name
+
+
 def test_the_standby_copies_and_follows_the_primary_as_its_replication_user():
     services = COMPOSE["services"]
     primary, standby = services["postgres-primary"], services["postgres-standby"]
