@@ -33,7 +33,7 @@ import time
 
 from psycopg.errors import QueryCanceled
 
-from bench.system import Store
+from bench.store import Store
 
 _SETTINGS = ("autovacuum", "autovacuum_naptime", "autovacuum_vacuum_threshold",
              "autovacuum_vacuum_scale_factor", "autovacuum_vacuum_insert_threshold",

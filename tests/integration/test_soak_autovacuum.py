@@ -10,7 +10,7 @@ import time
 import psycopg
 
 from bench.autovacuum import Autovacuum
-from bench.system import Store, schema_of
+from bench.store import Store, schema_of
 
 
 def _active(store: Store, pid: int) -> bool:
