@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 GROUPS = ("consume", "worker", "serve", "postgres", "rabbitmq", "bench", "other")
@@ -42,8 +41,9 @@ class CpuSampler:
     def __init__(self, interval: float = 0.2) -> None:
         self.interval = interval
         self.me = os.getpid()
-        self.times: list[float] = []
-        self.samples: list[tuple[dict[int, tuple[str, float]], int, int]] = []
+        self.samples: list[tuple[float, float, dict[int, tuple[str, float]], int, int]] = []
+        """(started, ended, CPU by process, idle and all jiffies): a sample reads ``/proc`` for
+        a while (longer when this process is busy), so it is known only to lie between the two."""
         self._groups: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
@@ -62,6 +62,7 @@ class CpuSampler:
             self._sample()
 
     def _sample(self) -> None:
+        started = time.time()
         cpu: dict[int, tuple[str, float]] = {}
         for name in os.listdir("/proc"):
             if not name.isdigit():
@@ -76,8 +77,7 @@ class CpuSampler:
             cpu[pid] = (group, (int(fields[11]) + int(fields[12])) / _TICK)
         with open("/proc/stat", "rb") as f:
             jiffies = [int(x) for x in f.readline().split()[1:]]
-        self.samples.append((cpu, jiffies[3] + jiffies[4], sum(jiffies)))
-        self.times.append(time.time())
+        self.samples.append((started, time.time(), cpu, jiffies[3] + jiffies[4], sum(jiffies)))
 
     def _group_of(self, pid: int) -> str:
         if pid == self.me:
@@ -98,16 +98,20 @@ class CpuSampler:
         return group
 
     def usage(self, start: float, end: float) -> Usage:
-        """CPU by group between the last sample at or before ``start`` and the first at or after
-        ``end`` (a sample taken now if the run has not reached it yet)."""
-        if not self.times or self.times[-1] < end:
+        """CPU by group between the last sample taken wholly before ``start`` and the first
+        taken wholly after ``end`` (one taken now if the run has not reached it yet): the
+        window is widened to the samples around it, never narrowed."""
+        samples = sorted(self.samples, key=lambda x: x[1])
+        earlier = [x for x in samples if x[1] <= start]
+        later = [x for x in samples if x[0] >= end]
+        if not later:
             self._sample()
-        i = max(0, bisect_right(self.times, start) - 1)
-        j = min(len(self.times) - 1, bisect_left(self.times, end))
-        (before, idle_0, total_0), (after, idle_1, total_1) = self.samples[i], self.samples[j]
+            later = [self.samples[-1]]
+        first = earlier[-1] if earlier else samples[0]
+        (t0, _, before, idle_0, total_0), (_, t1, after, idle_1, total_1) = first, later[0]
         by_group = dict.fromkeys(GROUPS, 0.0)
         for pid, (group, seconds) in after.items():
-            earlier = before.get(pid)
-            by_group[group] += seconds - (earlier[1] if earlier and earlier[0] == group else 0.0)
+            previous = before.get(pid)
+            by_group[group] += seconds - (previous[1] if previous and previous[0] == group else 0.0)
         busy = 1 - (idle_1 - idle_0) / (total_1 - total_0) if total_1 > total_0 else 0.0
-        return Usage(self.times[j] - self.times[i], busy, by_group)
+        return Usage(t1 - t0, busy, by_group)
