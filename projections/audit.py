@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
 from collections.abc import Sequence
 from typing import Any
 
 from domain.applications import EVENT_CLASSES, Application
 from domain.hashing import GENESIS
-from projections.base import NEXT, Projection, Recorded, displayed, parse
+from projections.base import NEXT, Projection, Recorded, displayed, parse, utc_now
 from projections import set_aside
 from projections.merkle import NODES_DDL, Frontier, StoredTree
 from projections.store import Tx
@@ -123,7 +122,7 @@ class AuditTrail(Projection):
                 if seq % every == 0:
                     checkpoints.append((position, previous, seq, _recorded_at(recorded)))
         for recorded, reason in unreadable:  # never while the rows stream (one statement)
-            set_aside.record(tx, self._key(names), recorded, reason, _now())
+            set_aside.record(tx, self._key(names), recorded, reason, utc_now())
         tx.insert_many(names["audit_applications"],
                        ("app_id", "call_id", "application_ref", "position"), new_apps)
         tx.insert_many(names["audit_chain"],
@@ -219,9 +218,6 @@ def _recorded_at(recorded: Recorded) -> str:
     except UNREADABLE:
         return ""
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
 
 
 SUBMITTED = Application.Submitted.EVENT_TYPE

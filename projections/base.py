@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any, ClassVar, NamedTuple
 
 import orjson
@@ -86,6 +87,11 @@ def _finite(value: Any) -> bool:
         elif kind is list or kind is tuple:
             stack.extend(item)
     return True
+
+
+def utc_now() -> str:
+    """Now, as the views record times they keep of their own (positions, set-aside records)."""
+    return datetime.now(timezone.utc).isoformat()
 
 
 def data_of(recorded: Recorded) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -58,24 +58,47 @@ class LogReader:
             return curs.fetchall()
 
 
+class Page(NamedTuple):
+    """Records of the whole log (every topic) after a position, with no gap: every event from
+    there up to ``covered`` is in ``records``. ``full``: the page reached its limit, so the log
+    may go on past ``covered``; else ``covered`` is at least the head as it was read before the
+    page, and the page holds every event up to it."""
+
+    records: list[Recorded]
+    covered: int
+    full: bool
+
+
 class ReadAhead:
-    """A ``LogReader`` that, having given a full page, reads the page after it in a thread
-    while the caller applies that one: a projection catching up then waits for the log only
-    when it is ahead of the reading. A page read ahead is given only when it is full: commit
-    order is notification order, so every record up to its last was committed when it was
-    read, and a later read of the same page gives the same records. Only where the reader is
-    the lean one (PostgreSQL, whose connections are shared between threads by a pool)."""
+    """Pages of the whole log for the projections that read the stored bytes, read once and
+    given to each of them:
+
+    - shared: the views step in turn from the same position (``project_all``), so the last
+      pages read are kept (``KEEP``) and given again to a view at the same position where they
+      answer it: a full page (cut to the view's size), or a short one that covers the head the
+      view read first. Commit order is notification order, so whatever a page holds up to its
+      ``covered`` is all there is there, for as long as the log lasts;
+    - read ahead: having given a full page, it reads the page after it in a thread while the
+      caller applies that one, so a view catching up waits for the log only when it is ahead of
+      the reading. A page read ahead is given only when it is full (the same records as a read
+      then). Only where the reader is the lean one (PostgreSQL, whose connections are shared
+      between threads by a pool)."""
 
     def __init__(self, reader: LogReader) -> None:
         self.reader = reader
         self._lock = threading.Lock()
-        self._ahead: dict[tuple, Future] = {}
+        self._ahead: dict[tuple[int, int], Future] = {}
+        self._kept: dict[int, Page] = {}
         self._pool: ThreadPoolExecutor | None = None
 
-    def after(self, position: int, limit: int, topics: Sequence[str] = ()) -> list[Recorded]:
-        key = (position, limit, tuple(topics))
+    def page(self, position: int, limit: int, head: int) -> Page:
+        """The page of at most ``limit`` records after ``position``; ``head``: the log's head,
+        read before this call."""
         with self._lock:
-            ahead = self._ahead.pop(key, None)
+            kept = self._kept.get(position)
+            ahead = self._ahead.pop((position, limit), None)
+        if kept is not None and (answer := _answer(kept, limit, head)) is not None:
+            return answer
         found = None
         if ahead is not None:
             try:
@@ -85,19 +108,41 @@ class ReadAhead:
             if found is not None and len(found) != limit:
                 found = None
         if found is None:
-            found = self.reader.after(position, limit, topics)
-        if self.reader.lean and len(found) == limit:
-            self._read(found[-1].position, limit, tuple(topics))
-        return found
+            found = self.reader.after(position, limit)
+        full = len(found) == limit
+        last = found[-1].position if found else position
+        page = Page(found, last if full else max(last, head), full)
+        with self._lock:
+            self._kept.pop(position, None)
+            if len(self._kept) >= KEEP:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[position] = page
+        if self.reader.lean and full:
+            self._read(last, limit)
+        return page._replace(records=list(found))  # the caller's list, the kept one unchanged
 
-    def _read(self, position: int, limit: int, topics: tuple) -> None:
+    def _read(self, position: int, limit: int) -> None:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="towns-read-ahead")
             if len(self._ahead) >= KEEP_AHEAD:  # pages nobody asked for: forget the oldest
                 self._ahead.pop(next(iter(self._ahead)))
-            self._ahead[(position, limit, topics)] = self._pool.submit(
-                self.reader.after, position, limit, topics)
+            self._ahead[(position, limit)] = self._pool.submit(self.reader.after, position,
+                                                                limit)
+
+
+def _answer(kept: Page, limit: int, head: int) -> Page | None:
+    """What ``kept`` gives a view asking for ``limit`` records with the head at ``head``, or
+    None (a read it cannot answer: smaller than asked, or short of the head)."""
+    records = kept.records
+    if len(records) >= limit:  # a full page, as long as asked or longer: its beginning
+        records = records[:limit]
+        return Page(records, records[-1].position, True)
+    if not kept.full and kept.covered >= head:
+        return Page(list(records), kept.covered, False)
+    return None
 
 
 KEEP_AHEAD = 8
+KEEP = 4
+"""Pages kept to be given again: the views of one pass read the same page."""

@@ -18,20 +18,19 @@ last position never misses an event committed later with a smaller id.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
 from domain.service import Towns
 from projections import set_aside
-from projections.base import NEXT, Projection, Recorded
+from projections.base import Projection, Recorded, utc_now
 from projections.log import LogReader, ReadAhead
 from projections.set_aside import SetAside
 from projections.errors import Busy, NotSetAside, RebuildRefused  # noqa: F401 - theirs
+from projections.rebuilds import rebuild
 from projections.retries import Retried, retry
 from projections.store import Tx, ViewStore, unreachable
 
@@ -60,6 +59,7 @@ class ProjectionRunner:
         self.log = LogReader(towns.recorder)
         self.ahead = ReadAhead(self.log)  # catching up: the next page read meanwhile
         self._at_head: dict[str, bool] = {}  # per view: its last step reached the head
+        self._topic_sets: dict[str, frozenset[str]] = {}
         self.switch_checks: dict[str, Callable[[Tx, dict[str, str]], str | None]] = {}
         """Per view, what a rebuild asks of the rebuilt tables before it switches: None, or
         why it must not (see ``rebuild``)."""
@@ -83,10 +83,10 @@ class ProjectionRunner:
 
     def run_once(self, name: str, batch: int | None = None) -> int | None:
         """Projects the next batch (``batch`` events at most, else the projection's own size
-        or ``BATCH``); the number of events (set-aside ones included), or None when another
-        runner holds it."""
+        or ``BATCH``); the number of the log's events it passed (of any topic, set-aside ones
+        included; 0 at the head), or None when another runner holds it."""
         view = self.projection(name)
-        return self._step(view, name, view.live_names(), _size(view, batch))
+        return self.step(view, name, view.live_names(), _size(view, batch))
 
     def catch_up(self, name: str, batch: int | None = None) -> int:
         """Projects until the end of the log; the number of events projected by this call."""
@@ -98,7 +98,7 @@ class ProjectionRunner:
     def catch_up_all(self) -> dict[str, int]:
         return {name: self.catch_up(name) for name in self.projections}
 
-    def _step(self, projection: Projection, key: str, names: dict, batch: int) -> int | None:
+    def step(self, projection: Projection, key: str, names: dict, batch: int) -> int | None:
         """The next batch in one transaction; if the view cannot take it, the batch again, one
         event at a time (``_one_by_one``), in another."""
         self._at_head[key] = False
@@ -118,35 +118,53 @@ class ProjectionRunner:
             return self._one_by_one(tx, projection, key, names, batch)
 
     def _advance(self, tx: Tx, projection: Projection, key: str, names: dict, batch: int) -> tuple[int, bool]:
-        """The next page applied; its size, and whether it was short. The head is read first
-        (commit order is notification order: all up to it was committed), so a short page (read
-        now, never ahead) holds every event of the view's topics up to the head: the position
-        moves to the head, past other topics, without another pass finding nothing."""
+        """The next page applied; the number of the log's events it passed, and whether it
+        reached the head. The head is read first (commit order is notification order: all up
+        to it was committed), so a short page (never one read ahead) holds every event up to
+        the head: the position moves to the head, past other topics, without another pass
+        finding nothing."""
         position = self.store.position(tx, key)
         head = self.towns.recorder.max_notification_id() or 0
-        recorded = self._page(projection, position, batch)
-        short = len(recorded) < batch
+        recorded, passed, end, short = self._page(projection, position, batch, head)
         if recorded:
             projection.apply(tx, names, recorded)
-        end = max(recorded[-1].position if recorded else position, head if short else 0)
         if end > position:
-            self.store.set_position(tx, key, end, _now())
-        return len(recorded), short
+            self.store.set_position(tx, key, end, utc_now())
+        return passed, short
 
     def at_head(self, name: str) -> bool:
         """Whether the last step of ``name`` (``run_once``) reached the head (a short page)."""
         return self._at_head.get(name, False)
 
-    def _page(self, projection: Projection, position: int, batch: int) -> list[Recorded]:
-        """The next page of the projection's topics after ``position``, as it reads them."""
+    def _page(self, projection: Projection, position: int, batch: int,
+              head: int) -> tuple[list[Recorded], int, int, bool]:
+        """The next page after ``position`` as the projection reads it: its events of the
+        projection's topics, how many of the log's events it passed, where it ends, and
+        whether it is short (holds all up to the head). A projection that reads the stored
+        bytes takes the shared page of every topic (``ReadAhead``), read once for the views
+        that step from the same position; one that decodes reads its topics."""
         if self._plain(projection):
-            return self.ahead.after(position, batch, projection.topics)
+            page = self.ahead.page(position, batch, head)
+            topics = self._topics(projection)
+            recorded = ([r for r in page.records if r.topic in topics] if topics
+                        else page.records)
+            return recorded, len(page.records), page.covered, not page.full
         decode = self.towns.mapper.to_domain_event
-        return [Recorded(n.id, n.topic, decode(n), n.state, n.originator_id,
-                         n.originator_version)
-                for n in self.towns.recorder.select_notifications(
-                    start=position, limit=batch, topics=projection.topics,
-                    inclusive_of_start=False)]
+        recorded = [Recorded(n.id, n.topic, decode(n), n.state, n.originator_id,
+                             n.originator_version)
+                    for n in self.towns.recorder.select_notifications(
+                        start=position, limit=batch, topics=projection.topics,
+                        inclusive_of_start=False)]
+        short = len(recorded) < batch
+        last = recorded[-1].position if recorded else position
+        return recorded, len(recorded), max(last, head) if short else last, short
+
+    def _topics(self, projection: Projection) -> frozenset[str]:
+        """The projection's topics as a set (empty: every topic), made once."""
+        topics = self._topic_sets.get(projection.name)
+        if topics is None:
+            topics = self._topic_sets[projection.name] = frozenset(projection.topics)
+        return topics
 
     def _one_by_one(self, tx: Tx, projection: Projection, key: str, names: dict,
                     batch: int) -> int:
@@ -157,7 +175,7 @@ class ProjectionRunner:
         for note in notes:
             self._take(tx, projection, key, names, note)
         if notes:
-            self.store.set_position(tx, key, notes[-1].position, _now())
+            self.store.set_position(tx, key, notes[-1].position, utc_now())
         return len(notes)
 
     def _take(self, tx: Tx, projection: Projection, key: str, names: dict,
@@ -171,7 +189,7 @@ class ProjectionRunner:
             if unreachable(error):
                 raise
             reason = set_aside.reason_of(error)
-        set_aside.record(tx, key, note, reason, _now())
+        set_aside.record(tx, key, note, reason, utc_now())
         log.warning("%s set aside the event at log position %d (%s): %s", key, note.position,
                     set_aside.storable(str(note.topic), set_aside.TEXT_CHARS), reason)
 
@@ -212,59 +230,11 @@ class ProjectionRunner:
     def rebuild(self, name: str, batch: int | None = None, wait: float = 30.0,
                 on_progress: Callable[[int, int], None] | None = None) -> int:
         """Builds the projection from zero beside the live tables, then switches in one
-        transaction; reads go on from the live tables until the switch. What the rebuild sets
-        aside is recorded under ``NAME__next`` and becomes the live name's at the switch
-        (``projections.set_aside.adopt``). The projection's ``switch_checks`` entry, if any, looks
-        at the rebuilt tables before the switch: a reason it answers refuses the switch
-        (``RebuildRefused``), and the live tables stay as they were (the audit view's tree
-        against the witnessed heads). ``on_progress`` is told (position, head) after each batch."""
-        projection = self.projection(name)
-        batch = _size(projection, batch)
-        beside, key = projection.next_names(), name + NEXT
-        with self.store.transaction() as tx:
-            if not tx.try_lock(key):
-                raise Busy(f"{name} is being rebuilt by another runner")
-            projection.drop(tx, beside)
-            projection.create(tx, beside)
-            set_aside.forget(tx, key)
-            self.store.set_position(tx, key, 0, _now())
-        while True:
-            count = self._step(projection, key, beside, batch)
-            if count is None:
-                raise Busy(f"{name} is being rebuilt by another runner")
-            if on_progress is not None:
-                with self.store.transaction(read_only=True) as tx:
-                    at = self.store.position(tx, key)
-                on_progress(at, max(at, self.towns.recorder.max_notification_id() or 0))
-            if count == 0:
-                break
-        deadline = time.monotonic() + wait
-        while True:
-            with self.store.transaction() as tx:
-                if tx.try_lock(name) and tx.try_lock(key):
-                    while self._advance_or_set_aside(tx, projection, key, beside, batch):
-                        pass
-                    position = self.store.position(tx, key)
-                    check = self.switch_checks.get(name)
-                    refused = check(tx, beside) if check is not None else None
-                    if refused:
-                        raise RebuildRefused(f"{name} was rebuilt but not switched: {refused}")
-                    live = projection.live_names()
-                    projection.drop(tx, live)
-                    for table in projection.tables:
-                        tx.execute(f"ALTER TABLE {beside[table]} RENAME TO {live[table]}")
-                    _rename_indexes(tx, projection, beside, live)
-                    self.store.set_position(tx, name, position, _now())
-                    tx.execute("DELETE FROM projection_positions WHERE name = ?", (key,))
-                    set_aside.adopt(tx, key, name, _now())
-                    projection.switched()
-                    return position
-            if time.monotonic() > deadline:
-                raise Busy(f"{name} stayed busy for {wait:.0f}s; the rebuild did not switch")
-            time.sleep(0.05)
+        transaction (``projections.rebuilds.rebuild``); the position it switched at."""
+        return rebuild(self, name, _size(self.projection(name), batch), wait, on_progress)
 
-    def _advance_or_set_aside(self, tx: Tx, projection: Projection, key: str, names: dict,
-                              batch: int) -> int:
+    def advance_or_set_aside(self, tx: Tx, projection: Projection, key: str, names: dict,
+                             batch: int) -> int:
         """``_advance`` in a savepoint, else ``_one_by_one``, in ``tx`` (the switch's locks)."""
         try:
             with tx.savepoint():
@@ -283,18 +253,6 @@ class ProjectionRunner:
         return retry(self, name, position, on_progress)
 
 
-def _rename_indexes(tx: Tx, projection: Projection, beside: dict, live: dict) -> None:
-    """Indexes keep their names through a table rename: give them the live names again."""
-    for table, column_lists in projection.indexes.items():
-        for i, columns in enumerate(column_lists):
-            old, new = f"{beside[table]}_i{i}", f"{live[table]}_i{i}"
-            tx.execute(f"DROP INDEX IF EXISTS {old}")
-            tx.execute(f"CREATE INDEX IF NOT EXISTS {new} ON {live[table]} ({columns})")
-
-
 def _size(projection: Projection, batch: int | None) -> int:
     return batch if batch is not None else projection.batch or BATCH
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
