@@ -8,16 +8,15 @@ exclusive file lock beside the SQLite file.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from projections.database_url import PostgresUrl
+from projections.tx import Tx
 
 POSITIONS = """
 CREATE TABLE IF NOT EXISTS projection_positions (
@@ -26,148 +25,6 @@ CREATE TABLE IF NOT EXISTS projection_positions (
     updated_at TEXT NOT NULL
 )
 """
-
-
-class Tx:
-    """One transaction on the views' database."""
-
-    def __init__(self, store: ViewStore, connection: Any) -> None:
-        self.store = store
-        self.connection = connection
-        self._files: list[Any] = []
-        self._scratch: set[str] = set()  # scratch tables this transaction has filled
-
-    @property
-    def dialect(self) -> str:
-        return self.store.dialect
-
-    def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.dialect == "postgres" else sql
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        cursor = self.connection.cursor()
-        cursor.execute(self._sql(sql), tuple(params))
-        return cursor
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self.connection.cursor().executemany(self._sql(sql), [tuple(r) for r in rows])
-
-    def derived(self) -> None:
-        """Says that this transaction writes only what the log can give again (a view's rows
-        with its position): on PostgreSQL its commit does not wait for the disk. A crash may
-        then lose its last commits, rows and position together, and they are made again."""
-        if self.dialect == "postgres":
-            self.execute("SET LOCAL synchronous_commit TO OFF")
-
-    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """Plain inserts of many rows: COPY on PostgreSQL (several times faster than
-        statement by statement), executemany on SQLite."""
-        if not rows:
-            return
-        if self.dialect == "postgres":
-            with self.connection.cursor().copy(
-                f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-            ) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        marks = ", ".join("?" for _ in columns)
-        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-
-    @contextmanager
-    def inserter(self, table: str, columns: Sequence[str]) -> Iterator[Any]:
-        """A function that inserts one row, for rows made one at a time: on PostgreSQL each goes
-        straight into a COPY, so that the server stores rows while the caller makes the next
-        ones (no other statement may run on the transaction meanwhile); on SQLite the rows are
-        inserted by executemany at the end."""
-        if self.dialect == "postgres":
-            with self.connection.cursor().copy(
-                f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-            ) as copy:
-                yield copy.write_row
-            return
-        rows: list[Sequence[Any]] = []
-        yield rows.append
-        self.insert_many(table, columns, rows)
-
-    def upsert_many(self, table: str, columns: Sequence[str], key: str,
-                    rows: Sequence[Sequence[Any]]) -> None:
-        """Inserts rows, replacing those whose ``key`` exists: on PostgreSQL by COPY into a
-        temporary table and one INSERT … ON CONFLICT from it (many times faster than a
-        statement a row), on SQLite by executemany."""
-        if not rows:
-            return
-        names = ", ".join(columns)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
-        if self.dialect == "postgres":
-            scratch = f"{table}__upsert"
-            self.execute(f"CREATE TEMP TABLE IF NOT EXISTS {scratch} "
-                         f"(LIKE {table}) ON COMMIT DELETE ROWS")
-            if scratch in self._scratch:  # a second upsert in one transaction: only its rows
-                self.execute(f"DELETE FROM {scratch}")
-            self._scratch.add(scratch)
-            self.insert_many(scratch, columns, rows)
-            self.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {scratch} "
-                         f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
-            return
-        marks = ", ".join("?" for _ in columns)
-        self.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) "
-                         f"ON CONFLICT ({key}) DO UPDATE SET {updates}", rows)
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """A nested transaction: what runs inside is undone when it raises (and the error
-        raised on), kept when it does not."""
-        if self.dialect == "postgres":
-            with self.connection.transaction():
-                yield
-            return
-        self.execute("SAVEPOINT towns_step")
-        try:
-            yield
-        except BaseException:
-            self.execute("ROLLBACK TO towns_step")
-            self.execute("RELEASE towns_step")
-            raise
-        self.execute("RELEASE towns_step")
-
-    def columns(self, table: str) -> list[str]:
-        """The columns of ``table`` (of this store's schema); none when there is no table."""
-        if self.dialect == "postgres":
-            return [r[0] for r in self.all(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-                "current_schema() AND table_name = ?", (table,))]
-        return [r[1] for r in self.all(f"PRAGMA table_info({table})")]
-
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        return list(self.execute(sql, params).fetchall())
-
-    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
-        return self.execute(sql, params).fetchone()
-
-    def try_lock(self, name: str, derived: bool = False) -> bool:
-        """Whether this transaction may write ``name``, held till it ends; ``derived``: also
-        ``derived()`` (on PostgreSQL in the lock's own statement)."""
-        if self.dialect == "postgres":
-            # Advisory locks are per database: the schema keeps deployments that share one apart.
-            scoped = f"{self.store.schema}/{name}".encode()
-            key = int.from_bytes(hashlib.sha256(scoped).digest()[:8], "big", signed=True)
-            also = ", set_config('synchronous_commit', 'off', true)" if derived else ""
-            return bool(self.one(f"SELECT pg_try_advisory_xact_lock(?){also}", (key,))[0])
-        lock = open(self.store.lock_path(name), "a+")  # noqa: SIM115 - closed at the end
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            return False
-        self._files.append(lock)  # (``derived`` asks nothing of SQLite)
-        return True
-
-    def release(self) -> None:
-        for lock in self._files:
-            lock.close()  # closing releases the flock
-        self._files.clear()
 
 
 def unreachable(error: BaseException) -> bool:
