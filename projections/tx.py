@@ -45,9 +45,9 @@ class Tx:
             self.execute("SET LOCAL synchronous_commit TO OFF")
 
     def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """Plain inserts of many rows: on PostgreSQL one ``INSERT … VALUES`` statement for up
-        to ``FEW`` rows, COPY for more (several times faster than statement by statement, but
-        two round trips more); executemany on SQLite."""
+        """Plain inserts of many rows: on PostgreSQL, up to ``FEW`` rows by ``_values``, more by
+        COPY (several times faster than statement by statement, but two round trips more);
+        executemany on SQLite."""
         if not rows:
             return
         if self.dialect == "postgres" and len(rows) > FEW:
@@ -64,7 +64,7 @@ class Tx:
         """A function that inserts one row, for rows made one at a time: on PostgreSQL, past
         ``FEW`` rows, each goes straight into a COPY, so that the server stores rows while the
         caller makes the next ones (no other statement may run on the transaction meanwhile);
-        fewer go in one statement at the end (``insert_many``), as on SQLite."""
+        fewer go in at the end (``insert_many``), as on SQLite."""
         rows: list[Sequence[Any]] = []
         if self.dialect != "postgres":
             yield rows.append
@@ -92,9 +92,9 @@ class Tx:
     def upsert_many(self, table: str, columns: Sequence[str], key: str,
                     rows: Sequence[Sequence[Any]]) -> None:
         """Inserts rows, replacing those whose ``key`` exists (no two rows with one key): on
-        PostgreSQL one ``INSERT … VALUES … ON CONFLICT`` for up to ``FEW`` rows, and for more,
-        COPY into a temporary table and one INSERT … ON CONFLICT from it (many times faster
-        than a statement a row); on SQLite by executemany."""
+        PostgreSQL, up to ``FEW`` rows by ``_values`` with ``ON CONFLICT``, and for more, COPY
+        into a temporary table and one INSERT … ON CONFLICT from it (many times faster than a
+        statement a row); on SQLite by ``_values``."""
         if not rows:
             return
         names = ", ".join(columns)
@@ -115,17 +115,11 @@ class Tx:
 
     def _values(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                 tail: str) -> None:
-        """``rows`` by ``INSERT … VALUES`` (and ``tail``): one statement on PostgreSQL,
-        executemany on SQLite."""
-        names = ", ".join(columns)
-        if self.dialect != "postgres":
-            marks = ", ".join("?" for _ in columns)
-            self.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){tail}", rows)
-            return
-        marks = "(" + ", ".join("%s" for _ in columns) + ")"
-        self.connection.cursor().execute(
-            f"INSERT INTO {table} ({names}) VALUES {', '.join([marks] * len(rows))}{tail}",
-            [value for row in rows for value in row])
+        """``rows`` by one ``INSERT … VALUES`` (and ``tail``) a row, by executemany: on
+        PostgreSQL one prepared statement, all its rows sent in one pipeline."""
+        marks = ", ".join("?" for _ in columns)
+        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}",
+                         rows)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -183,6 +177,7 @@ class Tx:
 
 
 FEW = 32
-"""Rows up to which one ``INSERT … VALUES`` statement writes them on PostgreSQL: cheaper than
-COPY's round trips (and an upsert's temporary table) for the few rows a view's step writes at a
-steady rate; past it, COPY is."""
+"""Rows up to which a prepared ``INSERT … VALUES`` a row, pipelined, writes them on PostgreSQL:
+cheaper than COPY's round trips (and an upsert's temporary table) for the few rows a view's step
+writes at a steady rate; past it, COPY is. (One multi-row statement is no cheaper: past psycopg's
+4 KiB its text is parsed again each time.)"""

@@ -1,6 +1,6 @@
 """The views' bulk writes (``projections.tx.Tx``): ``insert_many``, ``inserter`` and
-``upsert_many`` store the same rows on either side of ``FEW`` (one ``INSERT … VALUES``
-statement below it, COPY above it on PostgreSQL), on PostgreSQL and SQLite."""
+``upsert_many`` store the same rows on either side of ``FEW`` (a prepared statement a row,
+pipelined, up to it; COPY past it on PostgreSQL), on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
