@@ -112,11 +112,12 @@ class ReadAhead:
         full = len(found) == limit
         last = found[-1].position if found else position
         page = Page(found, last if full else max(last, head), full)
-        with self._lock:
-            self._kept.pop(position, None)
-            if len(self._kept) >= KEEP:
-                self._kept.pop(next(iter(self._kept)))
-            self._kept[position] = page
+        if len(found) <= KEEP_RECORDS:
+            with self._lock:
+                self._kept.pop(position, None)
+                if len(self._kept) >= KEEP:
+                    self._kept.pop(next(iter(self._kept)))
+                self._kept[position] = page
         if self.reader.lean and full:
             self._read(last, limit)
         return page._replace(records=list(found))  # the caller's list, the kept one unchanged
@@ -144,5 +145,8 @@ def _answer(kept: Page, limit: int, head: int) -> Page | None:
 
 
 KEEP_AHEAD = 8
-KEEP = 4
+KEEP = 2
 """Pages kept to be given again: the views of one pass read the same page."""
+KEEP_RECORDS = 1000
+"""The longest page kept (the views' own size; the audit trail's longer pages are its own), so
+that what is kept stays small beside the worker's memory."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 from projections.base import Recorded
-from projections.log import KEEP, ReadAhead
+from projections.log import KEEP, KEEP_RECORDS, ReadAhead
 
 
 class FakeReader:
@@ -153,3 +153,12 @@ def test_only_the_last_pages_are_kept():
     reads = len(reader.reads)
     ahead.page(0, 10, head=100)  # the oldest was let go: read again
     assert len(reader.reads) == reads + 1
+
+
+def test_a_page_longer_than_the_views_own_is_not_kept():
+    reader = FakeReader(3 * KEEP_RECORDS, lean=False)
+    ahead = ReadAhead(reader)
+    ahead.page(0, 2 * KEEP_RECORDS, head=3 * KEEP_RECORDS)
+    assert ahead._kept == {}
+    ahead.page(0, KEEP_RECORDS, head=3 * KEEP_RECORDS)
+    assert list(ahead._kept) == [0]
