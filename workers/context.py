@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from projections.runner import ProjectionRunner
     from projections.store import ViewStore
     from workers.deadlines import DeadlineSchedule
+    from workers.pacing import Pacer
     from workers.store_wait import StoreWait
 
 
@@ -52,6 +53,9 @@ class Context:
     tries it again later."""
     turns: Turns = field(default_factory=Turns)
     """Which views a thread of this process is catching up (``workers.projecting``)."""
+    pacer: Pacer | None = None
+    """Where ``towns worker`` paces the views that need not follow every commit at once
+    (``workers.pacing``); None: every view follows every nudge."""
 
 
 _current: Context | None = None

@@ -17,6 +17,8 @@ after one trip through the broker, not two. ``project(name)`` catches one view u
   (views far behind catch up side by side on the worker's threads), and no message catches up
   for more than ``CATCH_UP_SECONDS``: the rest goes on in further ``project`` messages.
 - The audit view, once at the head, has its tree head signed when one is due (``sign_head``).
+- Paced views (``workers.pacing``, in ``towns worker``): a nudge that comes too soon after such
+  a view's last step leaves it to one ``project`` message, sent when the pace allows.
 - The store unreachable: in ``towns worker`` (``runtime.store_wait`` set) the message ends, said
   in the log, and the beat nudges again once the store answers; elsewhere the error fails the
   message for dramatiq to retry. Any other error of a view in ``project_all`` sends that view
@@ -92,6 +94,7 @@ def project_all(runtime, send: Callable[[str], object]) -> None:
     """The ``project_all`` message: every view caught up here, the summaries first."""
     end = time.monotonic() + CATCH_UP_SECONDS
     names = list(runtime.runner.projections)
+    pacer = getattr(runtime, "pacer", None)
     for i, name in enumerate(names):
         if runtime.stopping.is_set():
             return
@@ -99,6 +102,8 @@ def project_all(runtime, send: Callable[[str], object]) -> None:
             for rest in names[i:]:
                 send(rest)
             return
+        if pacer is not None and pacer.defer(name):  # its own message, once the pace allows
+            continue
         try:
             _catch_up(runtime, name, end, send, whole_batches=False)
         except Exception as error:  # noqa: BLE001 - one view's failure stops no other view
@@ -128,8 +133,11 @@ def _catch_up(runtime, name: str, end: float, send: Callable[[str], object],
     if not turns.take(name):
         return BUSY
     outcome = STOPPED
+    pacer = getattr(runtime, "pacer", None)
     try:
         while not runtime.stopping.is_set():
+            if pacer is not None:
+                pacer.began(name)
             count = runtime.runner.run_once(name)
             if count is None:  # another runner holds the view and catches up for us
                 outcome = HELD

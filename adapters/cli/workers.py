@@ -86,6 +86,7 @@ def run_worker(args: argparse.Namespace) -> None:
 
     from adapters.amqp.topology import amqp_url
     from adapters.ops import lag_samples
+    from workers.pacing import Pacer
     from workers.queues import QUEUES
     from workers.store_wait import StoreWait
     from workers.ticker import Ticker
@@ -100,6 +101,7 @@ def run_worker(args: argparse.Namespace) -> None:
         signal.signal(signum, lambda *_: stop.set())
     collector.settle()
     runtime.installed.store_wait = store_wait = StoreWait()
+    runtime.installed.pacer = pacer = Pacer(runtime.broker.get_actor("project").send)
     where = "RabbitMQ" if url else "the in-process broker"
     logging.getLogger("towns.worker").info(
         "towns worker: consuming %s on %s with %d threads; a beat every %gs",
@@ -109,6 +111,7 @@ def run_worker(args: argparse.Namespace) -> None:
                catch_up=runtime.catch_up(),
                sample=lambda: lag_samples.record(runtime.installed.runner)).run(stop)
     finally:
+        pacer.close()
         runtime.close()
     logging.getLogger("towns.worker").info("towns worker: stopped")
 
