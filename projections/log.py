@@ -122,6 +122,13 @@ class ReadAhead:
             self._read(last, limit)
         return page._replace(records=list(found))  # the caller's list, the kept one unchanged
 
+    def forget(self) -> None:
+        """Lets go of the pages kept and read ahead: what is read next is read from the log
+        (a rebuild, which may follow a repair of stored bytes in place)."""
+        with self._lock:
+            self._kept.clear()
+            self._ahead.clear()
+
     def _read(self, position: int, limit: int) -> None:
         with self._lock:
             if self._pool is None:

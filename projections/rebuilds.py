@@ -23,6 +23,7 @@ def rebuild(runner: Any, name: str, batch: int, wait: float = 30.0,
     against the witnessed heads). ``on_progress`` is told (position, head) after each batch."""
     projection = runner.projection(name)
     beside, key = projection.next_names(), name + NEXT
+    runner.ahead.forget()  # read the log afresh: a rebuild may follow a repair of its bytes
     with runner.store.transaction() as tx:
         if not tx.try_lock(key):
             raise Busy(f"{name} is being rebuilt by another runner")
@@ -38,7 +39,7 @@ def rebuild(runner: Any, name: str, batch: int, wait: float = 30.0,
             with runner.store.transaction(read_only=True) as tx:
                 at = runner.store.position(tx, key)
             on_progress(at, max(at, runner.towns.recorder.max_notification_id() or 0))
-        if count == 0:
+        if count == 0 or runner.at_head(key):
             break
     deadline = time.monotonic() + wait
     while True:

@@ -83,16 +83,21 @@ class ProjectionRunner:
 
     def run_once(self, name: str, batch: int | None = None) -> int | None:
         """Projects the next batch (``batch`` events at most, else the projection's own size
-        or ``BATCH``); the number of the log's events it passed (of any topic, set-aside ones
-        included; 0 at the head), or None when another runner holds it."""
+        or ``BATCH``); the number of events it passed (set-aside ones included; for a view
+        that reads the stored bytes, of every topic, for one that decodes, of its own; 0 at
+        the head), or None when another runner holds it. ``at_head`` says whether it reached
+        the head."""
         view = self.projection(name)
         return self.step(view, name, view.live_names(), _size(view, batch))
 
     def catch_up(self, name: str, batch: int | None = None) -> int:
-        """Projects until the end of the log; the number of events projected by this call."""
+        """Projects until the head (a short page); the number of events passed by this call
+        (as ``run_once`` counts them)."""
         total = 0
         while (count := self.run_once(name, batch)):
             total += count
+            if self.at_head(name):
+                break
         return total
 
     def catch_up_all(self) -> dict[str, int]:
@@ -235,10 +240,12 @@ class ProjectionRunner:
 
     def advance_or_set_aside(self, tx: Tx, projection: Projection, key: str, names: dict,
                              batch: int) -> int:
-        """``_advance`` in a savepoint, else ``_one_by_one``, in ``tx`` (the switch's locks)."""
+        """``_advance`` in a savepoint, else ``_one_by_one``, in ``tx`` (the switch's locks);
+        the number of events passed, 0 once at the head (a short page): the switch stops."""
         try:
             with tx.savepoint():
-                return self._advance(tx, projection, key, names, batch)[0]
+                passed, short = self._advance(tx, projection, key, names, batch)
+                return 0 if short else passed
         except Exception as error:
             if unreachable(error):
                 raise

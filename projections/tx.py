@@ -116,7 +116,7 @@ class Tx:
     def _values(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                 tail: str) -> None:
         """``rows`` by one ``INSERT … VALUES`` (and ``tail``) a row, by executemany: on
-        PostgreSQL one prepared statement, all its rows sent in one pipeline."""
+        PostgreSQL all of them sent in one pipeline, one round trip."""
         marks = ", ".join("?" for _ in columns)
         self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}",
                          rows)
@@ -177,7 +177,7 @@ class Tx:
 
 
 FEW = 32
-"""Rows up to which a prepared ``INSERT … VALUES`` a row, pipelined, writes them on PostgreSQL:
+"""Rows up to which an ``INSERT … VALUES`` a row, pipelined, writes them on PostgreSQL:
 cheaper than COPY's round trips (and an upsert's temporary table) for the few rows a view's step
 writes at a steady rate; past it, COPY is. (One multi-row statement is no cheaper: past psycopg's
 4 KiB its text is parsed again each time.)"""

@@ -6,12 +6,13 @@ transaction, its lock, its position, a page, a few writes). The summaries follow
 the read API lists from them, and what a user waits for is there. The deadline report, the audit
 trail and the pipeline counts (``PACE``) are read by operators and auditors, for whom a quarter
 of a second is nothing: a nudge that comes sooner than that after such a view's last step began
-does not catch it up then; one ``project`` message for it is sent by the pacer's thread once the
-pace allows (one at a time per view), and that message catches it up with everything committed
-meanwhile. A view that was idle catches up at once.
+does not catch it up then; one ``project`` message for it is owed, sent by the pacer's thread
+once the pace allows (a view is owed one at a time), and that message catches it up with
+everything committed meanwhile. A view that was idle catches up at once.
 
 The position, the lock and the exactly-once step are the runner's, as ever; a message the pacer
-has not sent when the worker stops is not lost work: the worker's beat nudges every view.
+has not sent when the worker stops is not lost work: the next beat of a worker (another one,
+or this one's first after a start) nudges every view.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ class Pacer:
             return dict(self._due)
 
     def close(self) -> None:
-        """Stops the thread; messages owed are not sent (the beat nudges every view)."""
+        """Stops the thread; messages owed are not sent (the next beat of a worker nudges every
+        view)."""
         with self._state:
             self._closed = True
             self._state.notify()
@@ -98,6 +100,6 @@ class Pacer:
                 del self._due[name]
             try:
                 self._send(name)
-            except Exception as error:  # noqa: BLE001 - the beat nudges every view
-                log.warning("the paced catch-up of %s was not sent (%s: %s); the beat will "
-                            "nudge it", name, type(error).__name__, error)
+            except Exception as error:  # noqa: BLE001 - the next nudge or beat catches it up
+                log.warning("the paced catch-up of %s was not sent (%s: %s); the next nudge "
+                            "catches it up", name, type(error).__name__, error)

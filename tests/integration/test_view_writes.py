@@ -1,5 +1,5 @@
 """The views' bulk writes (``projections.tx.Tx``): ``insert_many``, ``inserter`` and
-``upsert_many`` store the same rows on either side of ``FEW`` (a prepared statement a row,
+``upsert_many`` store the same rows on either side of ``FEW`` (a statement a row,
 pipelined, up to it; COPY past it on PostgreSQL), on PostgreSQL and SQLite."""
 
 from __future__ import annotations
