@@ -29,10 +29,10 @@ from adapters.bootstrap import build_runner, build_towns  # noqa: E402
 from adapters.config import load_config  # noqa: E402
 from adapters.inbound.ingest import ingest_many  # noqa: E402
 from bench.common import life_cycles, postgres_url, table  # noqa: E402
+from bench.visibility import cpu_seconds  # noqa: E402
 
 WARM = 1200
 """Messages ingested and caught up before the measured ones: the tables and pools warm."""
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 class PostgresCpu:
@@ -46,15 +46,7 @@ class PostgresCpu:
                 self.pids.append(name)
 
     def seconds(self) -> float:
-        total = 0.0
-        for pid in self.pids:
-            try:
-                with open(f"/proc/{pid}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except OSError:  # a backend gone: its CPU is no longer counted on either side
-                continue
-            total += (int(fields[11]) + int(fields[12])) / _TICK
-        return total
+        return sum(cpu_seconds(int(pid)) for pid in self.pids)  # a backend gone counts 0
 
 
 def _command(pid: str) -> bytes:
