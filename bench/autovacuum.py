@@ -20,10 +20,11 @@ counted and said.
 
 And, as autovacuum does, it gives way: a vacuum or analysis that holds up another session's
 lock request for ``deadlock_timeout`` is cancelled (unless it guards against wraparound, which
-none here does), and the table is tried again when next due. That matters for the event store:
-its writers take the table in EXCLUSIVE mode (eventsourcing's commit-order lock), which waits
-for a vacuum or analysis of that table to end. A stand-in that never gave way held the consumer
-for the whole of a throttled vacuum (seconds, longer as the table grows), which no server does.
+none here does), and the table is tried again when next due. That matters for whatever locks a
+table in a mode a vacuum's lock conflicts with: a read model's switch after a rebuild (it renames
+tables), or an event store whose writers lock their table in EXCLUSIVE mode (eventsourcing's
+own recorder; the service's writers take an advisory lock instead). A stand-in that never gave
+way would hold those for the whole of a throttled vacuum, which no server does.
 """
 
 from __future__ import annotations

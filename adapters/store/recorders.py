@@ -1,10 +1,10 @@
-"""The service's event recorders: eventsourcing 9.5.6's own, with four changes, and its
-PostgreSQL factory with two settings more.
+"""The service's PostgreSQL event recorder: eventsourcing 9.5.6's own, with five changes, and
+its factory with two settings more (the recorder on SQLite: ``adapters.store.sqlite_recorder``).
 
 **Saves on condition.** ``insert_events(events, absent=[ids])`` records the events only if
 none of the aggregates ``absent`` names has any event, and otherwise raises
 ``domain.work.PresentAggregate`` (an ``IntegrityError``) and records nothing. The condition is
-checked under the store's write lock (PostgreSQL's table lock, SQLite's write transaction), in
+checked under the store's write lock (the writers' lock below, SQLite's write transaction), in
 the same statement or transaction as the insert, so nothing recorded meanwhile can slip past it.
 The service uses it to save a submission on condition that the call's deadline check has still
 not run, instead of reading the check before every submission.
@@ -29,9 +29,22 @@ pays the check's round trip only for a connection that heard from its server whi
 composite type, which psycopg can only write as text: every state is hex-encoded and escaped by
 regular expressions in Python, which costs more than the rest of a small save. Here the same four
 columns go as binary arrays to the same ``INSERT … SELECT FROM unnest(…)``, with everything the
-library does around it kept: the table lock that makes commit order equal notification order,
-the NOTIFY, the returned notification ids, the unique key that refuses a second event at a
+library does around it kept: a lock that makes commit order equal notification order, the NOTIFY, the returned notification ids, the unique key that refuses a second event at a
 version. The rows written are byte for byte those the library writes.
+
+**The writers' lock, not the table's.** The library makes commit order equal notification order
+(so that a reader tailing the log never passes a gap filled later) by locking the events table
+in EXCLUSIVE mode in every transaction that stores events. That mode also conflicts with the
+lock every VACUUM and ANALYZE of the table holds: under steady ingest each autovacuum of the
+table held the writers until it was cancelled (``deadlock_timeout``), so it seldom finished,
+and the one that prevents transaction ID wraparound, which is never cancelled, would hold them
+for as long as it ran. Here every writer takes a transaction-scoped advisory lock of its own
+table (``writers_lock_key``) instead, in the same place: writers are serialised as before, the
+condition of a save on condition is read under it as before, and vacuum and analysis pass by.
+Released at the end of the transaction, after its commit is visible, like the table lock. A
+writer that still takes the table lock (the library's own recorder, a process of an earlier
+release during an upgrade) is serialised with these too: its lock and the ROW EXCLUSIVE lock
+that each of their inserts takes wait for each other.
 
 **PostgreSQL: target_session_attrs, and reconnecting soon.** 9.5.6 hands its pool's
 connections host, port, database, user and password only. ``PostgresFactory`` (``store_settings``
@@ -47,6 +60,7 @@ waits for a connection.
 
 from __future__ import annotations
 
+import hashlib
 import select
 import weakref
 from collections.abc import Callable, Sequence
@@ -56,7 +70,6 @@ from uuid import UUID
 from eventsourcing import postgres
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
@@ -89,6 +102,14 @@ def loan_check(pool: ConnectionPool) -> Callable[[Any], None]:
     return check
 
 
+def writers_lock_key(schema: str, table: str) -> int:
+    """The advisory lock (a bigint: ``Tx.try_lock``'s key space) that every transaction storing
+    events in ``schema.table`` holds until it ends; advisory locks are per database, so the
+    schema keeps deployments that share one apart."""
+    scoped = f"{schema}/{table} writers".encode()
+    return int.from_bytes(hashlib.sha256(scoped).digest()[:8], "big", signed=True)
+
+
 RECONNECT_SECONDS = 10.0
 """How long the pool tries to replace a lost connection before it leaves it to the next request."""
 
@@ -116,6 +137,12 @@ class PostgresRecorder(PostgresApplicationRecorder):
         if getattr(datastore.pool, "_check", None) is not None:  # pre-ping on: the cheap one
             datastore.pool._check = loan_check(datastore.pool)
         self._text_ids = datastore.originator_id_type == "text"
+        # The library's SET LOCAL lock_timeout kept; its LOCK TABLE replaced (see above).
+        self.lock_table_statements = [
+            self.lock_table_statements[0],
+            SQL("SELECT pg_advisory_xact_lock({0})").format(
+                writers_lock_key(datastore.schema, events_table_name)),
+        ]
         names = {
             "schema": Identifier(datastore.schema),
             "table": Identifier(events_table_name),
@@ -223,64 +250,4 @@ class PostgresRecorder(PostgresApplicationRecorder):
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         if absent and not ids:
             raise PresentAggregate(f"one of {', '.join(map(str, absent))} exists: nothing recorded")
-        return ids
-
-
-class SQLiteRecorder(SQLiteApplicationRecorder):
-    saves_on_condition = True
-
-    def select_events_of(self, ids: Sequence[UUID], first_only: bool = False) -> list[StoredEvent]:
-        keys = [i.hex if isinstance(i, UUID) else i for i in ids]
-        first = " AND originator_version = 1" if first_only else ""
-        events: list[StoredEvent] = []
-        with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(keys), 500):  # within SQLite's limit on parameters
-                chunk = keys[start : start + 500]
-                c.execute(
-                    "SELECT originator_id, originator_version, topic, state "
-                    f"FROM {self.events_table_name} WHERE originator_id IN "
-                    f"({','.join('?' * len(chunk))}){first} ORDER BY originator_id, originator_version",
-                    chunk,
-                )
-                events += [
-                    StoredEvent(
-                        originator_id=self.convert_originator_id(row["originator_id"]),
-                        originator_version=row["originator_version"],
-                        topic=row["topic"],
-                        state=row["state"],
-                    )
-                    for row in c.fetchall()
-                ]
-        return events
-
-    def position_of(self, originator_id: UUID, version: int) -> int | None:
-        """The notification id (log position) of one stored event; None if there is none."""
-        key = originator_id.hex if isinstance(originator_id, UUID) else originator_id
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT rowid FROM {self.events_table_name} "
-                      "WHERE originator_id = ? AND originator_version = ?", (key, version))
-            row = c.fetchone()
-            return None if row is None else row[0]
-
-    def _insert_events(
-        self,
-        c: SQLiteCursor,
-        stored_events: Sequence[StoredEvent],
-        absent: Sequence[UUID] = (),
-        **kwargs: Any,
-    ) -> Sequence[int] | None:
-        ids = super()._insert_events(c, stored_events, **kwargs)
-        if absent:
-            # After the first insert this transaction holds SQLite's write lock and reads the
-            # latest commit: a check recorded before it is seen, none can be recorded during it.
-            keys = [a.hex if isinstance(a, UUID) else a for a in absent]
-            c.execute(
-                f"SELECT 1 FROM {self.events_table_name} WHERE originator_id IN "
-                f"({','.join('?' * len(keys))}) LIMIT 1",
-                keys,
-            )
-            if c.fetchone() is not None:
-                raise PresentAggregate(
-                    f"one of {', '.join(map(str, absent))} exists: nothing recorded"
-                )
         return ids

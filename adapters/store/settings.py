@@ -38,7 +38,7 @@ def store_settings(url: str) -> dict[str, str]:
 
 POSTGRES_FACTORY = "adapters.store.recorders:PostgresFactory"
 RECORDERS = {
-    "eventsourcing.sqlite": "adapters.store.recorders:SQLiteRecorder",
+    "eventsourcing.sqlite": "adapters.store.sqlite_recorder:SQLiteRecorder",
     "eventsourcing.postgres": "adapters.store.recorders:PostgresRecorder",
 }
 

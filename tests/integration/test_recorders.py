@@ -6,6 +6,8 @@ a submission saved that way while another process runs the deadline check still 
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -15,7 +17,8 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from adapters.bootstrap import build_towns, library_settings, store_settings
-from adapters.store.recorders import PostgresRecorder, SQLiteRecorder
+from adapters.store.recorders import PostgresRecorder, writers_lock_key
+from adapters.store.sqlite_recorder import SQLiteRecorder
 from adapters.inbound.ingest import ingest
 from domain.applications import application_id
 from domain.service import Towns
@@ -97,6 +100,74 @@ def test_a_second_event_at_a_version_refuses_the_whole_transaction(config, postg
         assert len(rows(postgres_schema_url)) == 3
         towns.recorder.insert_events(first[3:])
         assert [r[1] for r in rows(postgres_schema_url)] == [1, 1, 1, 2, 2, 2]
+    finally:
+        towns.close()
+
+
+# -- the writers' lock ----------------------------------------------------------------------------
+
+
+def _store_in_thread(towns: Towns, events: list[StoredEvent]) -> tuple[threading.Thread, list]:
+    done: list = []
+    writer = threading.Thread(target=lambda: done.append(towns.recorder.insert_events(events)))
+    writer.start()
+    return writer, done
+
+
+def test_a_writer_is_not_held_by_a_vacuum_or_analysis_of_the_events_table(config, postgres_schema_url):
+    """VACUUM and ANALYZE hold SHARE UPDATE EXCLUSIVE on the table they work on; the library's
+    EXCLUSIVE table lock waited for it, the writers' advisory lock does not."""
+    towns = build_towns(config, postgres_schema_url)
+    target = PostgresUrl.parse(postgres_schema_url)
+    try:
+        towns.recorder.insert_events(stored_events(3))
+        with psycopg.connect(target.conninfo()) as vacuum:
+            vacuum.execute(f"LOCK TABLE {target.schema}.towns_events IN SHARE UPDATE EXCLUSIVE MODE")
+            writer, done = _store_in_thread(towns, stored_events(3))
+            writer.join(30)
+            stored_meanwhile = bool(done)
+        writer.join(30)
+        assert stored_meanwhile, "the write waited for the vacuum's lock"
+        assert len(done[0]) == 3 and len(rows(postgres_schema_url)) == 6
+    finally:
+        towns.close()
+
+
+def _waiting_for(conn: psycopg.Connection, key: int) -> int:
+    """Sessions waiting for the advisory lock ``key`` (a bigint lock: its high and low halves)."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+        "AND classid = %s::bigint::oid AND objid = %s::bigint::oid AND objsubid = 1",
+        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF)).fetchone()
+    return row[0]
+
+
+def test_writers_wait_for_the_writers_lock_of_their_table_and_no_other(config, postgres_schema_url):
+    """Every transaction that stores events holds the lock of its own schema's events table
+    until it ends: a second writer waits for it (commit order is notification order); the lock
+    of another schema's table holds nobody."""
+    towns = build_towns(config, postgres_schema_url)
+    target = PostgresUrl.parse(postgres_schema_url)
+    ours = writers_lock_key(target.schema, "towns_events")
+    assert len({ours, writers_lock_key(target.schema, "other_events"),
+                writers_lock_key(target.schema + "x", "towns_events")}) == 3
+    try:
+        with psycopg.connect(target.conninfo()) as holder:
+            holder.execute("SELECT pg_advisory_xact_lock(%s)",
+                           (writers_lock_key(target.schema + "x", "towns_events"),))
+            writer, done = _store_in_thread(towns, stored_events(3))
+            writer.join(30)
+            assert done, "the write waited for another schema's lock"
+            holder.execute("SELECT pg_advisory_xact_lock(%s)", (ours,))
+            writer, done = _store_in_thread(towns, stored_events(3))
+            for _ in range(600):
+                if _waiting_for(holder, ours) or not writer.is_alive():
+                    break
+                time.sleep(0.05)
+            assert _waiting_for(holder, ours) == 1 and not done, "the write did not wait"
+            assert len(rows(postgres_schema_url)) == 3
+        writer.join(30)  # the holder's transaction ended with its connection
+        assert done and len(done[0]) == 3 and len(rows(postgres_schema_url)) == 6
     finally:
         towns.close()
 

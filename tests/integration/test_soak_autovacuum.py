@@ -1,6 +1,6 @@
 """The soak's stand-in for autovacuum (``bench/autovacuum.py``) gives way as autovacuum does: a
-vacuum that holds up another session's lock request for ``deadlock_timeout`` is cancelled. The
-event store's writers lock their table in EXCLUSIVE mode, which waits for a vacuum of it."""
+vacuum that holds up another session's lock request for ``deadlock_timeout`` is cancelled (here
+a request for EXCLUSIVE mode, which waits for a vacuum of the table)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ import inspect
 
 import pytest
 
-from adapters.store.recorders import PostgresRecorder, SQLiteRecorder
+from adapters.store.recorders import PostgresRecorder
+from adapters.store.sqlite_recorder import SQLiteRecorder
 from domain.store import LibraryStore, Store
 
 P = inspect.Parameter
