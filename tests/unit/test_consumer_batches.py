@@ -106,3 +106,36 @@ def test_parked_messages_are_not_expired_while_deliveries_received_before_wait()
     assert consumer._sweep_due()
     consumer._pending = [Delivery(body=b"{}", delivery_tag=9, received_at=time.monotonic())]
     assert consumer._sweep_due()  # arrived after it came due: does not hold it back
+
+
+class CountingConnection(FakeConnection):
+    """Records each read of the connection and what it may wait, and hands over deliveries
+    that arrived meanwhile when read."""
+
+    def __init__(self, consumer: Consumer, arriving: list[Delivery]) -> None:
+        super().__init__()
+        self.consumer, self.arriving, self.reads = consumer, arriving, []
+
+    def process_data_events(self, time_limit: float = 0) -> None:
+        self.reads.append(time_limit)
+        self.consumer._pending.extend(self.arriving)
+        self.arriving.clear()
+
+
+def test_a_gathering_batch_reads_the_connection_once_when_it_comes_due():
+    """Under a steady stream each delivery used to wake the consumer's loop; while a batch
+    gathers (some pending, not full, not yet due), the connection is read once, without
+    waiting, when the batch comes due, and everything that arrived meanwhile joins it."""
+    consumer = Consumer(FakeInbound([]), "amqp://unused", batch_size=10, batch_ms=30)  # type: ignore[arg-type]
+    consumer._pending = deliveries(1)
+    connection = CountingConnection(consumer, deliveries(3))
+    consumer._gather(connection)  # type: ignore[arg-type]
+    assert connection.reads == [0] and len(consumer._pending) == 4 and consumer._batch_due()
+    # Nothing pending: the connection is waited on for the next delivery (at most 0.2 s)
+    consumer._pending = []
+    consumer._gather(connection)  # type: ignore[arg-type]
+    assert connection.reads == [0, 0.2]
+    # A full batch: read at once, not waited on
+    consumer._pending = deliveries(10)
+    consumer._gather(connection)  # type: ignore[arg-type]
+    assert connection.reads == [0, 0.2, 0]
