@@ -70,12 +70,9 @@ class ApplicationRows(Projection):
 
     def _load(self, tx: Tx, table: str, ids: list[str]) -> dict[str, dict]:
         states: dict[str, dict] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
-            for (state,) in tx.all(f"SELECT state FROM {table} WHERE app_id IN ({marks})", chunk):
-                loaded = parse(state.encode("utf-8"))
-                states[loaded["app_id"]] = loaded
+        for (state,) in tx.all_in(f"SELECT state FROM {table} WHERE app_id", ids):
+            loaded = parse(state.encode("utf-8"))
+            states[loaded["app_id"]] = loaded
         return states
 
     def _load_call(self, tx: Tx, table: str, call_id: str, exclude: dict) -> dict[str, dict]:

@@ -33,7 +33,6 @@ from projections.merkle import NODES_DDL, Frontier, StoredTree
 from projections.store import Tx
 
 CHECKPOINT_EVERY = 1000
-CHUNK = 500
 EVENT_COLUMNS = ("position", "app_id", "call_id", "application_ref", "version", "type", "actor",
                  "message_id", "occurred_at", "recorded_at", "hash", "prev_hash")
 
@@ -172,14 +171,10 @@ class AuditTrail(Projection):
         submitted = {r.originator_id for r in batch if r.topic == SUBMITTED_TOPIC}
         wanted = sorted(app_id for uuid, app_id in ids.items() if uuid not in submitted)
         apps: dict[str, tuple] = {}
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
-            marks = ", ".join("?" for _ in chunk)
-            for app_id, call_id, ref in tx.all(
-                f"SELECT app_id, call_id, application_ref FROM {table} WHERE app_id IN ({marks})",
-                chunk,
-            ):
-                apps[app_id] = (call_id, ref)
+        for app_id, call_id, ref in tx.all_in(
+            f"SELECT app_id, call_id, application_ref FROM {table} WHERE app_id", wanted
+        ):
+            apps[app_id] = (call_id, ref)
         return apps
 
 

@@ -22,7 +22,6 @@ from projections.store import Tx
 
 TOPICS = tuple(cls.TOPIC for cls in EVENT_CLASSES.values())
 TYPES = {cls.TOPIC: cls.EVENT_TYPE for cls in EVENT_CLASSES.values()}
-CHUNK = 500
 
 
 class PipelineCounts(Projection):
@@ -79,12 +78,8 @@ class PipelineCounts(Projection):
 
     def _load(self, tx: Tx, table: str, ids: list[str]) -> dict[str, list]:
         apps: dict[str, list] = {}
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            marks = ", ".join("?" for _ in chunk)
-            for app_id, *row in tx.all(
-                f"SELECT app_id, call_id, city, status, lapsed_from FROM {table} "
-                f"WHERE app_id IN ({marks})", chunk,
-            ):
-                apps[app_id] = list(row)
+        for app_id, *row in tx.all_in(
+            f"SELECT app_id, call_id, city, status, lapsed_from FROM {table} WHERE app_id", ids
+        ):
+            apps[app_id] = list(row)
         return apps

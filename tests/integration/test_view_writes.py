@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from projections.store import ViewStore
-from projections.tx import FEW
+from projections.tx import FEW, IN_CHUNK
 
 COLUMNS = ("app_id", "status", "n", "note")
 SIZES = (1, 2, FEW - 1, FEW, FEW + 1, 3 * FEW)
@@ -74,3 +74,16 @@ def test_an_inserter_that_fails_part_way_stores_nothing(store: ViewStore):
                     insert(row)
                 raise RuntimeError("the view could not make the next row")
         assert stored(store, "added") == []
+
+
+@pytest.mark.parametrize("wanted", [0, 1, IN_CHUNK, IN_CHUNK + 1, 3 * IN_CHUNK])
+def test_all_in_reads_the_rows_of_any_number_of_values(store: ViewStore, wanted: int):
+    """One array on PostgreSQL, chunks within SQLite's limit on parameters: every row asked
+    for, once, whatever the number; values with no row give none."""
+    kept = rows(2 * IN_CHUNK)
+    with store.transaction() as tx:
+        tx.insert_many("kept", COLUMNS, kept)
+    asked = [r[0] for r in kept[::2]][:wanted] + [f"absent-{i}" for i in range(wanted)]
+    with store.transaction(read_only=True) as tx:
+        found = tx.all_in(f"SELECT {', '.join(COLUMNS)} FROM kept WHERE app_id", asked)
+    assert sorted(tuple(r) for r in found) == kept[::2][:wanted]
