@@ -29,12 +29,13 @@ pays the check's round trip only for a connection that heard from its server whi
 composite type, which psycopg can only write as text: every state is hex-encoded and escaped by
 regular expressions in Python, which costs more than the rest of a small save. Here the same four
 columns go as binary arrays to the same ``INSERT … SELECT FROM unnest(…)``, with everything the
-library does around it kept: a lock that makes commit order equal notification order, the NOTIFY, the returned notification ids, the unique key that refuses a second event at a
+library does around it kept: a lock that makes commit order equal notification order (below),
+the NOTIFY, the returned notification ids, the unique key that refuses a second event at a
 version. The rows written are byte for byte those the library writes.
 
-**The writers' lock, not the table's.** The library makes commit order equal notification order
-(so that a reader tailing the log never passes a gap filled later) by locking the events table
-in EXCLUSIVE mode in every transaction that stores events. That mode also conflicts with the
+**PostgreSQL: the writers' lock, not the table's.** The library makes commit order equal
+notification order (so that a reader tailing the log never passes a gap filled later) by
+locking the events table in EXCLUSIVE mode in every transaction that stores events. That mode also conflicts with the
 lock every VACUUM and ANALYZE of the table holds: under steady ingest each autovacuum of the
 table held the writers until it was cancelled (``deadlock_timeout``), so it seldom finished,
 and the one that prevents transaction ID wraparound, which is never cancelled, would hold them

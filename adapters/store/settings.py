@@ -73,7 +73,7 @@ def library_settings(url: str) -> dict[str, str]:
             "POSTGRES_PORT": libpq["port"],
             "POSTGRES_USER": target.user,
             "POSTGRES_PASSWORD": target.password,
-            # In 9.5.6 the database functions skip the table lock that keeps commit order equal
+            # In 9.5.6 the database functions skip the writers' lock that keeps commit order equal
             # to notification order, and drop tracking records: keep them off.
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
             "POSTGRES_POOL_SIZE": "5",
