@@ -10,6 +10,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+def advisory_key(schema: str, name: str) -> int:
+    """The bigint of PostgreSQL's advisory lock ``name`` in ``schema``: advisory locks are per
+    database, so the schema keeps deployments that share one apart."""
+    return int.from_bytes(hashlib.sha256(f"{schema}/{name}".encode()).digest()[:8], "big",
+                          signed=True)
+
+
 IN_CHUNK = 500
 """Values a statement on SQLite (``Tx.all_in``), within its limit on parameters."""
 
@@ -176,9 +183,7 @@ class Tx:
         """Whether this transaction may write ``name``, held till it ends; ``derived``: also
         ``derived()`` (on PostgreSQL in the lock's own statement)."""
         if self.dialect == "postgres":
-            # Advisory locks are per database: the schema keeps deployments that share one apart.
-            scoped = f"{self.store.schema}/{name}".encode()
-            key = int.from_bytes(hashlib.sha256(scoped).digest()[:8], "big", signed=True)
+            key = advisory_key(self.store.schema, name)
             also = ", set_config('synchronous_commit', 'off', true)" if derived else ""
             return bool(self.one(f"SELECT pg_try_advisory_xact_lock(?){also}", (key,))[0])
         lock = open(self.store.lock_path(name), "a+")  # noqa: SIM115 - closed at the end

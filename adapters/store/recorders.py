@@ -61,7 +61,6 @@ waits for a connection.
 
 from __future__ import annotations
 
-import hashlib
 import select
 import weakref
 from collections.abc import Callable, Sequence
@@ -78,6 +77,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from domain.work import PresentAggregate
+from projections.tx import advisory_key
 
 
 def loan_check(pool: ConnectionPool) -> Callable[[Any], None]:
@@ -104,11 +104,9 @@ def loan_check(pool: ConnectionPool) -> Callable[[Any], None]:
 
 
 def writers_lock_key(schema: str, table: str) -> int:
-    """The advisory lock (a bigint: ``Tx.try_lock``'s key space) that every transaction storing
-    events in ``schema.table`` holds until it ends; advisory locks are per database, so the
-    schema keeps deployments that share one apart."""
-    scoped = f"{schema}/{table} writers".encode()
-    return int.from_bytes(hashlib.sha256(scoped).digest()[:8], "big", signed=True)
+    """The advisory lock that every transaction storing events in ``schema.table`` holds until
+    it ends (named as no view is, in the views' key space: ``projections.tx.advisory_key``)."""
+    return advisory_key(schema, f"{table} writers")
 
 
 RECONNECT_SECONDS = 10.0
